@@ -1,0 +1,5 @@
+//! bitstreams: FPGA builds and deployment. iCE40 bitstreams through yosys,
+//! nextpnr-ice40 and icepack, programming with openFPGALoader, and generated Vivado
+//! projects for Xilinx parts. For now: finding the tools ([`tools`]).
+
+pub mod tools;
