@@ -3,6 +3,7 @@
 //! reads ([`spec`]), and (as the cost model grows) devices, accelerator configurations,
 //! network profiles and the per-operator latency, traffic and resource formulas.
 
+pub mod circuit;
 pub mod io;
 pub mod spec;
 
