@@ -112,8 +112,7 @@ impl SpecNet {
 
 /// Coefficients as variables of one value per channel (or one per layer).
 fn poly_block(p: &nn::Path, poly: &Poly, dims: &[usize]) -> Block {
-    let per_channel = poly.coeffs().iter().any(|(_, c)| c.channels().is_some());
-    let channels = if per_channel { dims[0] } else { 1 };
+    let channels = if poly.per_channel() { dims[0] } else { 1 };
     let var = |name: &str, c: &Coeffs| {
         let values: Vec<f32> = (0..channels).map(|k| c.at(k) as f32).collect();
         let mut v = p.var(name, &[channels as i64], nn::Init::Const(0.0));

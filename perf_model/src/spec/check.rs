@@ -328,11 +328,7 @@ impl<'a> Checker<'a> {
                         }
                     }
                 }
-                let per = if p.coeffs().iter().any(|(_, v)| v.channels().is_some()) {
-                    c
-                } else {
-                    1
-                };
+                let per = if p.per_channel() { c } else { 1 };
                 (x.clone(), 0, 3 * per as u64)
             }
             LayerOp::Circa(c) => {

@@ -263,6 +263,11 @@ impl Poly {
     pub fn coeffs(&self) -> [(&'static str, &Coeffs); 3] {
         [("w2", &self.w2), ("w1", &self.w1), ("b", &self.b)]
     }
+
+    /// Whether any coefficient is given per channel (then all are stored per channel).
+    pub fn per_channel(&self) -> bool {
+        self.coeffs().iter().any(|(_, c)| c.channels().is_some())
+    }
 }
 
 impl Default for Poly {

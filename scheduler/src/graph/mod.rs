@@ -442,7 +442,7 @@ impl<'a> Builder<'a> {
                     self.add(op, i, &operands)
                 }
                 LayerOp::Poly(p) => {
-                    let per_channel = p.coeffs().iter().any(|(_, c)| c.channels().is_some());
+                    let per_channel = p.per_channel();
                     self.add(Operator::BeaverPoly { per_channel }, i, &operands)
                 }
             };
