@@ -80,12 +80,18 @@ impl Builder {
         self.xor(w, w)
     }
 
-    /// The carries `c_1..c_n` of `a + b` (`c_0 = 0`), one AND each:
-    /// `c_{i+1} = c_i ^ ((a_i ^ c_i) & (b_i ^ c_i))`.
-    fn carries(&mut self, a: &[Wire], b: &[Wire], n: usize) -> Vec<Wire> {
-        let mut c = Vec::with_capacity(n);
+    /// The carries `c_1..c_n` of `a + b + carry_in`, one AND each:
+    /// `c_{i+1} = c_i ^ ((a_i ^ c_i) & (b_i ^ c_i))`. The carry-in folds into the first
+    /// carry: `c_1 = a_0 & b_0`, or `a_0 | b_0 = !(!a_0 & !b_0)` with carry-in 1.
+    fn carries(&mut self, a: &[Wire], b: &[Wire], n: usize, carry_in: bool) -> Vec<Wire> {
+        let mut c: Vec<Wire> = Vec::with_capacity(n);
         for i in 0..n {
             let next = match c.last().copied() {
+                None if carry_in => {
+                    let (na, nb) = (self.inv(a[0]), self.inv(b[0]));
+                    let t = self.and(na, nb);
+                    self.inv(t)
+                }
                 None => self.and(a[0], b[0]),
                 Some(ci) => {
                     let x = self.xor(a[i], ci);
@@ -103,7 +109,7 @@ impl Builder {
     pub fn add(&mut self, a: &[Wire], b: &[Wire]) -> Vec<Wire> {
         assert_eq!(a.len(), b.len());
         let l = a.len();
-        let c = self.carries(a, b, l - 1);
+        let c = self.carries(a, b, l - 1, false);
         (0..l)
             .map(|i| {
                 let s = self.xor(a[i], b[i]);
@@ -116,15 +122,15 @@ impl Builder {
             .collect()
     }
 
-    /// The most significant bit of `a + b mod 2^l`: l - 1 AND gates.
-    pub fn sum_msb(&mut self, a: &[Wire], b: &[Wire]) -> Wire {
+    /// The most significant bit of `a + b + carry_in mod 2^l`: l - 1 AND gates.
+    pub fn sum_msb(&mut self, a: &[Wire], b: &[Wire], carry_in: bool) -> Wire {
         assert_eq!(a.len(), b.len());
         let l = a.len();
         let s = self.xor(a[l - 1], b[l - 1]);
         if l == 1 {
-            return s;
+            return if carry_in { self.inv(s) } else { s };
         }
-        let c = self.carries(a, b, l - 1);
+        let c = self.carries(a, b, l - 1, carry_in);
         self.xor(s, c[l - 2])
     }
 
@@ -141,28 +147,10 @@ impl Builder {
     }
 
     /// Whether `a < b` as two's-complement values: the MSB of `a - b = a + !b + 1`,
-    /// from the carries alone. The carry-in folds into the first carry
-    /// (`c_1 = a_0 | !b_0 = !(!a_0 & b_0)`), so l - 1 AND gates in all.
+    /// l - 1 AND gates.
     pub fn less_than(&mut self, a: &[Wire], b: &[Wire]) -> Wire {
-        assert_eq!(a.len(), b.len());
-        let l = a.len();
-        if l == 1 {
-            // a_0 + !b_0 + 1 mod 2 = a_0 ^ b_0.
-            return self.xor(a[0], b[0]);
-        }
-        let na0 = self.inv(a[0]);
-        let t = self.and(na0, b[0]);
-        let mut c = self.inv(t);
-        for i in 1..l - 1 {
-            let nb = self.inv(b[i]);
-            let x = self.xor(a[i], c);
-            let y = self.xor(nb, c);
-            let t = self.and(x, y);
-            c = self.xor(c, t);
-        }
-        let nb = self.inv(b[l - 1]);
-        let s = self.xor(a[l - 1], nb);
-        self.xor(s, c)
+        let nb: Vec<Wire> = b.iter().map(|&w| self.inv(w)).collect();
+        self.sum_msb(a, &nb, true)
     }
 
     /// Finishes the circuit with these outputs.
@@ -209,7 +197,7 @@ pub fn circa_sign(l: u32, k: u32) -> Circuit {
     let n = l - k;
     let mut b = Builder::new(n + 1, n);
     let (xs, m, xc) = (b.garbler(0, n), b.garbler(n, 1)[0], b.evaluator(0, n));
-    let msb = b.sum_msb(&xs, &xc);
+    let msb = b.sum_msb(&xs, &xc, false);
     let positive = b.inv(msb);
     let out = b.xor(positive, m);
     b.finish(vec![out])
