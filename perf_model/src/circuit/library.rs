@@ -3,9 +3,12 @@
 //!
 //! Values are l-bit ring elements, least significant bit first. Every circuit takes the
 //! garbler's (server's) share and the evaluator's (client's) share of its inputs, adds
-//! them mod 2^l inside the circuit, and re-shares its result: the garbler also inputs
-//! `-r mod 2^l` for a fresh random `r`, the circuit outputs `result - r` to the
-//! client, and the server keeps `r`.
+//! them mod 2^l inside the circuit, and re-shares its result the way the next linear
+//! layer needs it (Delphi's data flow): the client also inputs `-r mod 2^l`, where `r`
+//! is its precomputed mask of the next layer's input, and the circuit's output
+//! `result - r` is revealed to the server only (the client returns the output labels'
+//! colour bits; the server alone holds their decoding). Every client input is known in
+//! the offline phase, so its labels travel by oblivious transfer offline.
 
 use super::{Circuit, Gate, Wire};
 
@@ -122,6 +125,19 @@ impl Builder {
             .collect()
     }
 
+    /// `a + bit mod 2^l`: l - 1 AND gates (the carry ripples while the bits are 1).
+    pub fn add_bit(&mut self, a: &[Wire], bit: Wire) -> Vec<Wire> {
+        let mut carry = bit;
+        let mut out = Vec::with_capacity(a.len());
+        for (i, &w) in a.iter().enumerate() {
+            out.push(self.xor(w, carry));
+            if i + 1 < a.len() {
+                carry = self.and(w, carry);
+            }
+        }
+        out
+    }
+
     /// The most significant bit of `a + b + carry_in mod 2^l`: l - 1 AND gates.
     pub fn sum_msb(&mut self, a: &[Wire], b: &[Wire], carry_in: bool) -> Wire {
         assert_eq!(a.len(), b.len());
@@ -167,13 +183,13 @@ impl Builder {
 
 /// ReLU on additive shares mod 2^l.
 ///
-/// Garbler inputs: `x_S` (l bits), `-r` (l bits). Evaluator input: `x_C` (l bits).
-/// Output (to the client): `ReLU(x_S + x_C) - r mod 2^l`.
+/// Garbler input: `x_S` (l bits). Evaluator inputs: `x_C` (l bits), `-r` (l bits).
+/// Output (to the server): `ReLU(x_S + x_C) - r mod 2^l`.
 /// AND gates: l - 1 (add shares) + l - 1 (select; the top bit of a ReLU is 0) +
 /// l - 1 (re-mask) = 3(l - 1).
 pub fn relu(l: u32) -> Circuit {
-    let mut b = Builder::new(2 * l, l);
-    let (xs, neg_r, xc) = (b.garbler(0, l), b.garbler(l, l), b.evaluator(0, l));
+    let mut b = Builder::new(l, 2 * l);
+    let (xs, xc, neg_r) = (b.garbler(0, l), b.evaluator(0, l), b.evaluator(l, l));
     let x = b.add(&xs, &xc);
     let sign = x[l as usize - 1];
     let keep = b.inv(sign);
@@ -188,37 +204,39 @@ pub fn relu(l: u32) -> Circuit {
 
 /// Circa's truncated sign test on shares with their `k` low bits dropped.
 ///
-/// Garbler inputs: the top l - k bits of `x_S`, and a random mask bit `m`. Evaluator
-/// input: the top l - k bits of `x_C`. Output (to the client): `[x >= 0] ^ m`, a Boolean
-/// share of the positive bit; ReLU then costs one Beaver multiplication `x * bit`.
-/// AND gates: l - k - 1 (the carries of the truncated sum).
+/// Garbler input: the top l - k bits of `x_S`. Evaluator inputs: the top l - k bits of
+/// `x_C`, and `-r` (l bits). Output (to the server): `[x >= 0] - r mod 2^l`, an
+/// arithmetic share of the positive bit; the ReLU itself, `x * [x >= 0]`, then costs
+/// one Beaver multiplication.
+/// AND gates: l - k - 1 (the carries of the truncated sum) + l - 1 (adding the bit to
+/// `-r`).
 pub fn circa_sign(l: u32, k: u32) -> Circuit {
     assert!(k < l, "Circa drops fewer bits than the ring has");
     let n = l - k;
-    let mut b = Builder::new(n + 1, n);
-    let (xs, m, xc) = (b.garbler(0, n), b.garbler(n, 1)[0], b.evaluator(0, n));
+    let mut b = Builder::new(n, n + l);
+    let (xs, xc, neg_r) = (b.garbler(0, n), b.evaluator(0, n), b.evaluator(n, l));
     let msb = b.sum_msb(&xs, &xc, false);
     let positive = b.inv(msb);
-    let out = b.xor(positive, m);
-    b.finish(vec![out])
+    let out = b.add_bit(&neg_r, positive);
+    b.finish(out)
 }
 
 /// Max over a pooling window of `n` shared values.
 ///
-/// Garbler inputs: the n shares `x_S,i` (n·l bits), then `-r` (l bits). Evaluator
-/// inputs: the n shares `x_C,i`. Output: `max_i x_i - r mod 2^l`.
+/// Garbler inputs: the n shares `x_S,i` (n·l bits). Evaluator inputs: the n shares
+/// `x_C,i`, then `-r` (l bits). Output (to the server): `max_i x_i - r mod 2^l`.
 /// AND gates: n(l - 1) to add the shares, (n - 1)(2l - 1) for the comparisons and
 /// selects, l - 1 to re-mask.
 pub fn max(l: u32, n: u32) -> Circuit {
     assert!(n >= 1);
-    let mut b = Builder::new((n + 1) * l, n * l);
+    let mut b = Builder::new(n * l, (n + 1) * l);
     let xs: Vec<Vec<Wire>> = (0..n)
         .map(|i| {
             let (s, c) = (b.garbler(i * l, l), b.evaluator(i * l, l));
             b.add(&s, &c)
         })
         .collect();
-    let neg_r = b.garbler(n * l, l);
+    let neg_r = b.evaluator(n * l, l);
     let mut best = xs[0].clone();
     for x in &xs[1..] {
         let lt = b.less_than(&best, x);
@@ -274,9 +292,9 @@ mod tests {
                 let (x, xs, r) = (next() & mask(l), next() & mask(l), next() & mask(l));
                 let xc = x.wrapping_sub(xs) & mask(l);
                 let neg_r = r.wrapping_neg() & mask(l);
-                let yc = run(&c, &[(xs, l), (neg_r, l)], &[(xc, l)]);
+                let ys = run(&c, &[(xs, l)], &[(xc, l), (neg_r, l)]);
                 let want = if signed(x, l) >= 0 { x } else { 0 };
-                assert_eq!(yc.wrapping_add(r) & mask(l), want, "l={l} x={x:#x}");
+                assert_eq!(ys.wrapping_add(r) & mask(l), want, "l={l} x={x:#x}");
             }
         }
     }
@@ -295,14 +313,11 @@ mod tests {
         ] {
             let enc = |v: i64| (v as u64) & mask(l);
             let shares = [(enc(a), 17u64), (enc(b2), 200), (enc(d), 3)];
-            let g: Vec<(u64, u32)> = shares
-                .iter()
-                .map(|&(_, s)| (s, l))
-                .chain([(0, l)])
-                .collect();
+            let g: Vec<(u64, u32)> = shares.iter().map(|&(_, s)| (s, l)).collect();
             let e: Vec<(u64, u32)> = shares
                 .iter()
                 .map(|&(v, s)| (v.wrapping_sub(s) & mask(l), l))
+                .chain([(0, l)])
                 .collect();
             assert_eq!(signed(run(&c, &g, &e), l), a.max(b2).max(d));
         }
@@ -312,13 +327,17 @@ mod tests {
     fn circa_sign_is_exact_away_from_zero() {
         let (l, k) = (16, 4);
         let c = circa_sign(l, k);
-        assert_eq!(c.counts().and, (l - k - 1) as u64);
+        c.validate().unwrap();
+        assert_eq!(c.counts().and, (l - k - 1 + l - 1) as u64);
+        let r = 0xbeefu64;
         for (x, xs) in [(1000i64, 12345u64), (-1000, 999), (17, 60000), (-17, 3)] {
             let xe = (x as u64) & mask(l);
             let xc = xe.wrapping_sub(xs) & mask(l);
-            let out = run(&c, &[(xs >> k, l - k), (0, 1)], &[(xc >> k, l - k)]);
+            let neg_r = r.wrapping_neg() & mask(l);
+            let out = run(&c, &[(xs >> k, l - k)], &[(xc >> k, l - k), (neg_r, l)]);
             if x.abs() >= 1 << k {
-                assert_eq!(out == 1, x >= 0, "x={x}");
+                let bit = out.wrapping_add(r) & mask(l);
+                assert_eq!(bit, u64::from(x >= 0), "x={x}");
             }
         }
     }
