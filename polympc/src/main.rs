@@ -2,7 +2,7 @@
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
-use perf_model::CheckedSpec;
+use perf_model::{AcceleratorConfig, CheckedSpec, CostModel, Device, NetworkProfile};
 use scheduler::TwoPcGraph;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -32,6 +32,37 @@ enum Command {
         #[arg(short, long)]
         out: Option<PathBuf>,
     },
+    /// Estimate per-layer latency, traffic and rounds of private inference on an FPGA
+    /// accelerator over a network, online and offline, with the lower bound.
+    Estimate {
+        /// The model spec (YAML).
+        spec: PathBuf,
+        /// The FPGA: a device name or alias (`polympc devices` lists them), or a YAML file.
+        #[arg(long, default_value = "zcu102")]
+        fpga: String,
+        /// The network: `lan`, `wan`, `lan-cryptflow2`, `wan-cryptflow2`,
+        /// `BANDWIDTH_MBPS:RTT_MS`, or a YAML file.
+        #[arg(long, default_value = "lan")]
+        net: String,
+        /// The accelerator configuration (YAML); by default the largest standard one that
+        /// fits the device.
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Print JSON instead of the table.
+        #[arg(long)]
+        json: bool,
+        /// Also draw the per-layer online latency breakdown to this SVG file.
+        #[arg(long)]
+        plot: Option<PathBuf>,
+        /// Also write the accelerator configuration used to this YAML file.
+        #[arg(long)]
+        save_config: Option<PathBuf>,
+        /// Write to this file (atomically) instead of standard output.
+        #[arg(short, long)]
+        out: Option<PathBuf>,
+    },
+    /// List the FPGA devices polympc knows, with their resources.
+    Devices,
     /// Check the external tools and libraries polympc uses, with their versions.
     Tools,
 }
@@ -45,6 +76,26 @@ fn main() -> ExitCode {
             dot,
             out,
         } => graph(&spec, json, dot, out.as_deref()),
+        Command::Estimate {
+            spec,
+            fpga,
+            net,
+            config,
+            json,
+            plot,
+            save_config,
+            out,
+        } => estimate(&EstimateArgs {
+            spec,
+            fpga,
+            net,
+            config,
+            json,
+            plot,
+            save_config,
+            out,
+        }),
+        Command::Devices => devices(),
         Command::Tools => tools(),
     };
     match result {
@@ -69,11 +120,84 @@ fn graph(spec: &Path, json: bool, dot: bool, out: Option<&Path>) -> Result<()> {
     emit(&text, out)
 }
 
+struct EstimateArgs {
+    spec: PathBuf,
+    fpga: String,
+    net: String,
+    config: Option<PathBuf>,
+    json: bool,
+    plot: Option<PathBuf>,
+    save_config: Option<PathBuf>,
+    out: Option<PathBuf>,
+}
+
+fn estimate(a: &EstimateArgs) -> Result<()> {
+    let spec = CheckedSpec::load(&a.spec)?;
+    let ring_bits = spec.spec().fixed_point.ring_bits;
+    let device = Device::find(&a.fpga)?;
+    let network = NetworkProfile::find(&a.net)?;
+    let config = match &a.config {
+        Some(path) => AcceleratorConfig::load(path)?,
+        None => AcceleratorConfig::for_device(&device, ring_bits),
+    };
+    let origin = a.config.as_ref().map_or_else(
+        || "the default configuration".to_string(),
+        |p| p.display().to_string(),
+    );
+    let model = CostModel::new(device, config, network)
+        .with_context(|| format!("{origin} on {}", a.fpga))?;
+    let g = TwoPcGraph::build(&spec);
+    let est = model
+        .network_estimate(g.name(), ring_bits, &g.workloads())
+        .with_context(|| format!("estimating {}", a.spec.display()))?;
+    if let Some(path) = &a.save_config {
+        write(path, &model.config().to_yaml())?;
+    }
+    if let Some(path) = &a.plot {
+        write(
+            path,
+            &perf_model::estimate::plot::online_breakdown_svg(&est),
+        )?;
+    }
+    let text = if a.json {
+        est.to_json()
+    } else {
+        est.to_table()
+    };
+    emit(&text, a.out.as_deref())
+}
+
+fn devices() -> Result<()> {
+    println!(
+        "{:<11} {:<24} {:>9} {:>9} {:>6} {:>11} {:>6} {:>8}",
+        "device", "also", "LUT", "FF", "DSP", "RAM kbit", "MHz", "mem GB/s"
+    );
+    for d in Device::known()? {
+        println!(
+            "{:<11} {:<24} {:>9} {:>9} {:>6} {:>11} {:>6} {:>8}",
+            d.name,
+            d.aliases.join(", "),
+            d.luts,
+            d.flip_flops,
+            d.dsp.count,
+            d.ram_bits() / 1024,
+            d.clock.max_mhz,
+            d.memory.gbps
+        );
+    }
+    Ok(())
+}
+
+/// Writes `text` to `path` atomically.
+fn write(path: &Path, text: &str) -> Result<()> {
+    perf_model::io::write_atomic(path, text.as_bytes())
+        .with_context(|| format!("cannot write {}", path.display()))
+}
+
 /// Prints `text`, or writes it atomically to `out`.
 fn emit(text: &str, out: Option<&Path>) -> Result<()> {
     match out {
-        Some(path) => perf_model::io::write_atomic(path, text.as_bytes())
-            .with_context(|| format!("cannot write {}", path.display())),
+        Some(path) => write(path, text),
         None => {
             print!("{text}");
             if !text.ends_with('\n') {

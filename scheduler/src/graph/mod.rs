@@ -11,7 +11,7 @@
 mod render;
 
 use perf_model::spec::{CheckedSpec, LayerOp, Shortcut, Source};
-use perf_model::{FixedPoint, Shape};
+use perf_model::{FixedPoint, Operation, Shape, Workload};
 use petgraph::graph::{DiGraph, NodeIndex};
 use petgraph::visit::EdgeRef;
 use petgraph::Direction;
@@ -117,6 +117,33 @@ impl Operator {
             Operator::CircaRelu { .. } => "circa-relu",
             Operator::BeaverPoly { .. } => "beaver-poly",
             Operator::GcMaxPool { .. } => "gc-maxpool",
+        }
+    }
+
+    /// What the operator costs as, for node `n` computing it.
+    pub fn operation(&self, n: &Node) -> Operation {
+        match *self {
+            Operator::Input => Operation::Input,
+            Operator::Linear(ref l) => match *l {
+                LinearOp::Conv2d { .. } | LinearOp::Dense { .. } => {
+                    Operation::Linear { macs: n.macs }
+                }
+                // The server's private scale per element.
+                LinearOp::BatchNorm => Operation::Linear { macs: n.elements },
+                // Public weights: each party sums its own share's windows.
+                LinearOp::AvgPool { kernel, .. } => Operation::Elementwise {
+                    adds: n.elements * (kernel * kernel) as u64,
+                },
+                LinearOp::Add { .. } => Operation::Elementwise { adds: n.elements },
+                LinearOp::Flatten => Operation::Elementwise { adds: 0 },
+            },
+            Operator::Truncate { .. } => Operation::Truncate,
+            Operator::GcRelu => Operation::Relu,
+            Operator::CircaRelu { truncated_bits } => Operation::Circa { k: truncated_bits },
+            Operator::BeaverPoly { .. } => Operation::Poly,
+            Operator::GcMaxPool { kernel, .. } => Operation::MaxPool {
+                window: (kernel * kernel) as u32,
+            },
         }
     }
 
@@ -233,6 +260,18 @@ impl TwoPcGraph {
             .collect();
         ins.sort();
         ins.into_iter().map(|(_, s)| s).collect()
+    }
+
+    /// The operators as the cost model takes them, in topological order.
+    pub fn workloads(&self) -> Vec<Workload> {
+        self.nodes()
+            .map(|(_, n)| Workload {
+                label: n.label.clone(),
+                kind: n.op.name().to_string(),
+                operation: n.op.operation(n),
+                elements: n.elements,
+            })
+            .collect()
     }
 
     /// Whole-network counts.
