@@ -6,32 +6,14 @@
 
 #![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
+mod common;
+
+use common::*;
+
 use perf_model::spec::{LayerOp, Poly};
 use perf_model::{AcceleratorConfig, CheckedSpec, CostModel, Device, NetworkProfile};
 use scheduler::TwoPcGraph;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
-
-fn polympc(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_polympc"))
-        .args(args)
-        .output()
-        .expect("polympc runs")
-}
-
-fn example(name: &str) -> String {
-    format!("{}/../examples/{name}.yaml", env!("CARGO_MANIFEST_DIR"))
-}
-
-fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("polympc-est-{}-{name}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
+use std::path::Path;
 
 fn online_s(spec: &CheckedSpec, device: &str, net: &str) -> f64 {
     let d = Device::find(device).unwrap();

@@ -3,25 +3,12 @@
 
 #![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+mod common;
 
-fn polympc(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_polympc"))
-        .args(args)
-        .output()
-        .expect("polympc runs")
-}
+use common::*;
 
-fn example(name: &str) -> String {
-    format!("{}/../examples/{name}.yaml", env!("CARGO_MANIFEST_DIR"))
-}
-
-fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("polympc-cli-{}-{name}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
+use std::path::Path;
+use std::process::Command;
 
 #[test]
 fn table_lists_nodes_and_totals() {

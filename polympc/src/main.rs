@@ -1,7 +1,7 @@
 //! The polympc command line: parses arguments, calls the stage libraries, reports.
 
 use anyhow::{Context, Result};
-use clap::{Parser, Subcommand};
+use clap::{Args, Parser, Subcommand};
 use perf_model::{AcceleratorConfig, CheckedSpec, CostModel, Device, NetworkProfile};
 use scheduler::TwoPcGraph;
 use std::path::{Path, PathBuf};
@@ -34,33 +34,7 @@ enum Command {
     },
     /// Estimate per-layer latency, traffic and rounds of private inference on an FPGA
     /// accelerator over a network, online and offline, with the lower bound.
-    Estimate {
-        /// The model spec (YAML).
-        spec: PathBuf,
-        /// The FPGA: a device name or alias (`polympc devices` lists them), or a YAML file.
-        #[arg(long, default_value = "zcu102")]
-        fpga: String,
-        /// The network: `lan`, `wan`, `lan-cryptflow2`, `wan-cryptflow2`,
-        /// `BANDWIDTH_MBPS:RTT_MS`, or a YAML file.
-        #[arg(long, default_value = "lan")]
-        net: String,
-        /// The accelerator configuration (YAML); by default the largest standard one that
-        /// fits the device.
-        #[arg(long)]
-        config: Option<PathBuf>,
-        /// Print JSON instead of the table.
-        #[arg(long)]
-        json: bool,
-        /// Also draw the per-layer online latency breakdown to this SVG file.
-        #[arg(long)]
-        plot: Option<PathBuf>,
-        /// Also write the accelerator configuration used to this YAML file.
-        #[arg(long)]
-        save_config: Option<PathBuf>,
-        /// Write to this file (atomically) instead of standard output.
-        #[arg(short, long)]
-        out: Option<PathBuf>,
-    },
+    Estimate(EstimateArgs),
     /// List the FPGA devices polympc knows, with their resources.
     Devices,
     /// Check the external tools and libraries polympc uses, with their versions.
@@ -76,25 +50,7 @@ fn main() -> ExitCode {
             dot,
             out,
         } => graph(&spec, json, dot, out.as_deref()),
-        Command::Estimate {
-            spec,
-            fpga,
-            net,
-            config,
-            json,
-            plot,
-            save_config,
-            out,
-        } => estimate(&EstimateArgs {
-            spec,
-            fpga,
-            net,
-            config,
-            json,
-            plot,
-            save_config,
-            out,
-        }),
+        Command::Estimate(args) => estimate(&args),
         Command::Devices => devices(),
         Command::Tools => tools(),
     };
@@ -120,14 +76,32 @@ fn graph(spec: &Path, json: bool, dot: bool, out: Option<&Path>) -> Result<()> {
     emit(&text, out)
 }
 
+#[derive(Args)]
 struct EstimateArgs {
+    /// The model spec (YAML).
     spec: PathBuf,
+    /// The FPGA: a device name or alias (`polympc devices` lists them), or a YAML file.
+    #[arg(long, default_value = "zcu102")]
     fpga: String,
+    /// The network: `lan`, `wan`, `lan-cryptflow2`, `wan-cryptflow2`,
+    /// `BANDWIDTH_MBPS:RTT_MS`, or a YAML file.
+    #[arg(long, default_value = "lan")]
     net: String,
+    /// The accelerator configuration (YAML); by default the largest standard one that
+    /// fits the device.
+    #[arg(long)]
     config: Option<PathBuf>,
+    /// Print JSON instead of the table.
+    #[arg(long)]
     json: bool,
+    /// Also draw the per-layer online latency breakdown to this SVG file.
+    #[arg(long)]
     plot: Option<PathBuf>,
+    /// Also write the accelerator configuration used to this YAML file.
+    #[arg(long)]
     save_config: Option<PathBuf>,
+    /// Write to this file (atomically) instead of standard output.
+    #[arg(short, long)]
     out: Option<PathBuf>,
 }
 
