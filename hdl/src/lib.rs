@@ -2,4 +2,15 @@
 //! products, MAC array, Beaver and polynomial units, AES-128 core, half-gates garbler
 //! and evaluator, ReLU engine, stream plumbing, controller), each parameterised by
 //! ring width and lanes and each beside its bit-exact golden model and its cycle
-//! formula. The blocks arrive with the hardware issues; this crate is their home.
+//! formula.
+
+pub mod ring;
+
+use rust_hdl::prelude::{generate_verilog, Block};
+
+/// The Verilog of a block, with its ports as rust-hdl's `top` module.
+pub fn verilog<B: Block + Default>() -> String {
+    let mut uut = B::default();
+    uut.connect_all();
+    generate_verilog(&uut)
+}

@@ -1,7 +1,8 @@
 //! sim: the functional two-party protocol simulator (real shares, real messages) and
-//! the Verilator harness that checks generated hardware against golden models. For
-//! now: finding Verilator ([`tools`]).
+//! the Verilator harness that checks generated hardware against golden models
+//! ([`verilator`]), and finding Verilator ([`tools`]).
 
 pub mod tools;
+pub mod verilator;
 
 pub use tools::{ExternalTool, ToolError};
