@@ -15,6 +15,7 @@
 mod mul16;
 mod mul32;
 mod mul64;
+pub mod rusthdl;
 
 pub use mul16::RingMul16;
 pub use mul32::RingMul32;
