@@ -4,6 +4,7 @@
 //! ring width and lanes and each beside its bit-exact golden model and its cycle
 //! formula.
 
+pub mod mac;
 pub mod ring;
 
 use rust_hdl::prelude::{generate_verilog, Block};
