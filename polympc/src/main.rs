@@ -2,6 +2,7 @@
 
 use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand};
+use hdl::blocks::BlockKind;
 use perf_model::{AcceleratorConfig, CheckedSpec, CostModel, Device, NetworkProfile};
 use scheduler::TwoPcGraph;
 use std::path::{Path, PathBuf};
@@ -35,6 +36,29 @@ enum Command {
     /// Estimate per-layer latency, traffic and rounds of private inference on an FPGA
     /// accelerator over a network, online and offline, with the lower bound.
     Estimate(EstimateArgs),
+    /// Write the Verilog of the accelerator's blocks for a configuration.
+    Hdl {
+        #[command(flatten)]
+        blocks: BlockArgs,
+        /// The folder to write the Verilog to (one file per block, plus blocks.json).
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Check the accelerator's blocks on Verilator: random vectors against the golden
+    /// models, measured latency and initiation interval against the perf model.
+    Sim {
+        #[command(flatten)]
+        blocks: BlockArgs,
+        /// Random vectors per block.
+        #[arg(long, default_value_t = 1000)]
+        vectors: usize,
+        /// Seed of the vectors.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Write a VCD trace of each block's run into this folder.
+        #[arg(long)]
+        vcd: Option<PathBuf>,
+    },
     /// List the FPGA devices polympc knows, with their resources.
     Devices,
     /// Check the external tools and libraries polympc uses, with their versions.
@@ -51,6 +75,13 @@ fn main() -> ExitCode {
             out,
         } => graph(&spec, json, dot, out.as_deref()),
         Command::Estimate(args) => estimate(&args),
+        Command::Hdl { blocks, out } => hdl_cmd(&blocks, &out),
+        Command::Sim {
+            blocks,
+            vectors,
+            seed,
+            vcd,
+        } => sim_cmd(&blocks, vectors, seed, vcd.as_deref()),
         Command::Devices => devices(),
         Command::Tools => tools(),
     };
@@ -139,6 +170,118 @@ fn estimate(a: &EstimateArgs) -> Result<()> {
         est.to_table()
     };
     emit(&text, a.out.as_deref())
+}
+
+/// Which blocks: those of an accelerator configuration.
+#[derive(Args)]
+struct BlockArgs {
+    /// The accelerator configuration (YAML); by default the standard one for `--fpga`.
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// The FPGA whose standard configuration to use without `--config`.
+    #[arg(long, default_value = "zcu102")]
+    fpga: String,
+    /// Ring width without `--config`.
+    #[arg(long, default_value_t = 32)]
+    ring_bits: u32,
+    /// Fractional bits the blocks truncate by.
+    #[arg(long, default_value_t = 12)]
+    frac_bits: u32,
+}
+
+impl BlockArgs {
+    fn config(&self) -> Result<AcceleratorConfig> {
+        match &self.config {
+            Some(path) => Ok(AcceleratorConfig::load(path)?),
+            None => {
+                anyhow::ensure!(
+                    [16, 32, 64].contains(&self.ring_bits),
+                    "--ring-bits {} is not 16, 32 or 64",
+                    self.ring_bits
+                );
+                let c = AcceleratorConfig::for_device(&Device::find(&self.fpga)?, self.ring_bits);
+                c.check("the default configuration")?;
+                Ok(c)
+            }
+        }
+    }
+
+    fn frac_bits(&self, l: u32) -> Result<u32> {
+        anyhow::ensure!(
+            self.frac_bits < l,
+            "--frac-bits {} must be below the ring width {l}",
+            self.frac_bits
+        );
+        Ok(self.frac_bits)
+    }
+}
+
+fn hdl_cmd(a: &BlockArgs, out: &Path) -> Result<()> {
+    let c = a.config()?;
+    let (l, f) = (c.ring_bits, a.frac_bits(c.ring_bits)?);
+    std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
+    let mut manifest = Vec::new();
+    for kind in BlockKind::ALL {
+        let name = kind.name(l);
+        let v = kind
+            .verilog(l, f)
+            .with_context(|| format!("no {l}-bit {name}"))?;
+        let file = format!("{name}.v");
+        write(&out.join(&file), &v)?;
+        let t = kind.timing(l);
+        let count = match kind {
+            BlockKind::RingMul => 0,
+            BlockKind::MacLane => c.mac_lanes,
+            BlockKind::BeaverLane => c.beaver_lanes,
+        };
+        println!(
+            "{:<14} {:<20} latency {:>2}, II {}, {} in the configuration",
+            name, file, t.latency, t.ii, count
+        );
+        manifest.push(format!(
+            "  {{\"block\": \"{name}\", \"file\": \"{file}\", \"ring_bits\": {l}, \"frac_bits\": {f}, \"latency\": {}, \"ii\": {}, \"instances\": {count}}}",
+            t.latency, t.ii
+        ));
+    }
+    write(
+        &out.join("blocks.json"),
+        &format!("[\n{}\n]\n", manifest.join(",\n")),
+    )?;
+    write(&out.join("accelerator.yaml"), &c.to_yaml())?;
+    Ok(())
+}
+
+fn sim_cmd(a: &BlockArgs, vectors: usize, seed: u64, vcd: Option<&Path>) -> Result<()> {
+    let c = a.config()?;
+    let (l, f) = (c.ring_bits, a.frac_bits(c.ring_bits)?);
+    if let Some(dir) = vcd {
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    }
+    println!(
+        "{:<14} {:>8} {:>8} {:>10} {:>16} {:>10}  result",
+        "block", "vectors", "outputs", "mismatches", "latency hw/model", "II hw/model"
+    );
+    let mut failed = 0;
+    for kind in BlockKind::ALL {
+        let trace = vcd.map(|d| d.join(format!("{}.vcd", kind.name(l))));
+        let r = sim::blocks::check(kind, l, f, vectors, seed, trace.as_deref())?;
+        println!(
+            "{:<14} {:>8} {:>8} {:>10} {:>16} {:>10}  {}",
+            r.name,
+            r.vectors,
+            r.outputs,
+            r.mismatch_count,
+            format!("{}/{}", r.latency.0, r.latency.1),
+            format!("{}/{}", r.ii.0, r.ii.1),
+            if r.passed() { "ok" } else { "FAILED" }
+        );
+        for (i, hw, golden) in &r.mismatches {
+            println!("    output {i}: hardware {hw:#x}, golden model {golden:#x}");
+        }
+        failed += usize::from(!r.passed());
+    }
+    anyhow::ensure!(failed == 0, "{failed} block(s) failed");
+    Ok(())
 }
 
 fn devices() -> Result<()> {

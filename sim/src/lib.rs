@@ -2,6 +2,7 @@
 //! the Verilator harness that checks generated hardware against golden models
 //! ([`verilator`]), and finding Verilator ([`tools`]).
 
+pub mod blocks;
 pub mod tools;
 pub mod verilator;
 

@@ -4,48 +4,21 @@
 
 #![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
-use hdl::beaver::{self, BeaverLane16, BeaverLane32, BeaverLane64, PolyInput};
+use hdl::beaver::{self, PolyInput};
+use hdl::blocks::BlockKind;
 use hdl::mac::DEFAULT_FRAC_BITS as F;
 use hdl::ring::{mask, mul};
 use perf_model::accel::units;
 use proptest::prelude::*;
+use sim::blocks;
 use sim::verilator::VerilatedDesign;
 
 fn design(l: u32) -> VerilatedDesign {
-    let v = match l {
-        16 => hdl::verilog::<BeaverLane16>(),
-        32 => hdl::verilog::<BeaverLane32>(),
-        _ => hdl::verilog::<BeaverLane64>(),
-    };
-    VerilatedDesign::build(&format!("beaver_lane{l}"), &v).unwrap()
+    blocks::design(BlockKind::BeaverLane, l, F).unwrap()
 }
 
-/// Streams the elements for `party`; returns `(cycle, y)` of every output.
 fn drive(d: &VerilatedDesign, elems: &[PolyInput], party: u8) -> Vec<(usize, u64)> {
-    let p = |n: &str| d.port(n).unwrap();
-    let names = ["x", "a", "c", "d", "w2", "w1", "b"];
-    let idx: Vec<usize> = names.iter().map(|n| p(n)).collect();
-    let (vin, rout, pty) = (p("valid_in"), p("ready_out"), p("party"));
-    let mut rows = Vec::new();
-    for e in elems.iter().map(Some).chain(std::iter::repeat_n(None, 20)) {
-        let mut row = vec![0u128; d.inputs().len()];
-        (row[rout], row[pty]) = (1, party.into());
-        if let Some(e) = e {
-            for (i, v) in idx.iter().zip([e.x, e.a, e.c, e.d, e.w2, e.w1, e.b]) {
-                row[*i] = v.into();
-            }
-            row[vin] = 1;
-        }
-        rows.push(row);
-    }
-    let (y, vout) = (p("y"), p("valid_out"));
-    d.run(&rows, None)
-        .unwrap()
-        .iter()
-        .enumerate()
-        .filter(|(_, o)| o[vout] == 1)
-        .map(|(t, o)| (t, o[y] as u64))
-        .collect()
+    blocks::drive_beaver(d, elems, party, None).unwrap()
 }
 
 fn input(v: [u64; 7], l: u32) -> PolyInput {
@@ -148,11 +121,8 @@ fn two_parties_compute_the_polynomial() {
 #[test]
 fn verilog_passes_verilator_lint() {
     let verilator = sim::tools::verilator().unwrap();
-    for (l, v) in [
-        (16, hdl::verilog::<BeaverLane16>()),
-        (32, hdl::verilog::<BeaverLane32>()),
-        (64, hdl::verilog::<BeaverLane64>()),
-    ] {
+    for l in [16, 32, 64] {
+        let v = BlockKind::BeaverLane.verilog(l, F).unwrap();
         let dir =
             std::env::temp_dir().join(format!("polympc-lint-beaver-{}-{l}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();

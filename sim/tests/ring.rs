@@ -4,62 +4,19 @@
 
 #![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
-use hdl::ring::{self, RingMul16, RingMul32, RingMul64};
+use hdl::blocks::BlockKind;
+use hdl::ring;
 use perf_model::accel::units;
 use proptest::prelude::*;
+use sim::blocks;
 use sim::verilator::VerilatedDesign;
 
 fn design(l: u32) -> VerilatedDesign {
-    let v = match l {
-        16 => hdl::verilog::<RingMul16>(),
-        32 => hdl::verilog::<RingMul32>(),
-        _ => hdl::verilog::<RingMul64>(),
-    };
-    VerilatedDesign::build(&format!("ring_mul{l}"), &v).unwrap()
+    blocks::design(BlockKind::RingMul, l, 12).unwrap()
 }
 
-/// Drives `pairs` into the multiplier with the consumer ready on the cycles `ready`
-/// says (cycling through it); returns the products taken and the cycle of each.
 fn drive(d: &VerilatedDesign, pairs: &[(u64, u64)], ready: &[bool]) -> Vec<(usize, u64)> {
-    let (a, b, vin, rout) = (
-        d.port("a").unwrap(),
-        d.port("b").unwrap(),
-        d.port("valid_in").unwrap(),
-        d.port("ready_out").unwrap(),
-    );
-    let (y, vout) = (d.port("y").unwrap(), d.port("valid_out").unwrap());
-    let mut rows = Vec::new();
-    let mut next = 0;
-    let mut t = 0;
-    // Feed every pair, then flush the pipeline with enough cycles the consumer is
-    // ready on (the deepest pipeline is 6 stages).
-    let mut flushed = 0;
-    while flushed < 8 {
-        let r = ready[t % ready.len()];
-        if next == pairs.len() && r {
-            flushed += 1;
-        }
-        let mut row = vec![0u128; d.inputs().len()];
-        row[rout] = r.into();
-        if next < pairs.len() {
-            row[a] = pairs[next].0.into();
-            row[b] = pairs[next].1.into();
-            row[vin] = 1;
-            // ready_in follows ready_out: the pair is taken when the consumer is ready.
-            if r {
-                next += 1;
-            }
-        }
-        rows.push(row);
-        t += 1;
-    }
-    let out = d.run(&rows, None).unwrap();
-    out.iter()
-        .zip(&rows)
-        .enumerate()
-        .filter(|(_, (o, i))| o[vout] == 1 && i[rout] == 1)
-        .map(|(t, (o, _))| (t, o[y] as u64))
-        .collect()
+    blocks::drive_multiplier(d, pairs, ready, None).unwrap()
 }
 
 proptest! {
@@ -101,11 +58,8 @@ fn latency_and_interval_match_perf_model() {
 #[test]
 fn verilog_passes_verilator_lint() {
     let verilator = sim::tools::verilator().unwrap();
-    for (l, v) in [
-        (16, hdl::verilog::<RingMul16>()),
-        (32, hdl::verilog::<RingMul32>()),
-        (64, hdl::verilog::<RingMul64>()),
-    ] {
+    for l in [16, 32, 64] {
+        let v = BlockKind::RingMul.verilog(l, 12).unwrap();
         let dir = std::env::temp_dir().join(format!("polympc-lint-{}-{l}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         std::fs::write(dir.join("top.v"), v).unwrap();

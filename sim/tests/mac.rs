@@ -3,56 +3,20 @@
 
 #![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
-use hdl::mac::{self, MacLane16, MacLane32, MacLane64};
+use hdl::blocks::BlockKind;
+use hdl::mac;
 use hdl::ring::mask;
 use perf_model::accel::units;
 use proptest::prelude::*;
+use sim::blocks;
 use sim::verilator::VerilatedDesign;
 
 fn design(l: u32) -> VerilatedDesign {
-    let v = match l {
-        16 => hdl::verilog::<MacLane16>(),
-        32 => hdl::verilog::<MacLane32>(),
-        _ => hdl::verilog::<MacLane64>(),
-    };
-    VerilatedDesign::build(&format!("mac_lane{l}"), &v).unwrap()
+    blocks::design(BlockKind::MacLane, l, mac::DEFAULT_FRAC_BITS).unwrap()
 }
 
-/// Streams the dot products back to back for `party`; returns `(cycle, y)` of each
-/// result.
 fn drive(d: &VerilatedDesign, dots: &[Vec<(u64, u64)>], party: u8) -> Vec<(usize, u64)> {
-    let p = |n: &str| d.port(n).unwrap();
-    let (x, w, last, vin, rout, pty) = (
-        p("x"),
-        p("w"),
-        p("last"),
-        p("valid_in"),
-        p("ready_out"),
-        p("party"),
-    );
-    let mut rows = Vec::new();
-    for dot in dots {
-        for (i, &(xv, wv)) in dot.iter().enumerate() {
-            let mut row = vec![0u128; d.inputs().len()];
-            (row[x], row[w], row[vin], row[rout], row[pty]) =
-                (xv.into(), wv.into(), 1, 1, party.into());
-            row[last] = u128::from(i + 1 == dot.len());
-            rows.push(row);
-        }
-    }
-    for _ in 0..10 {
-        let mut row = vec![0u128; d.inputs().len()];
-        (row[rout], row[pty]) = (1, party.into());
-        rows.push(row);
-    }
-    let (y, vout) = (p("y"), p("valid_out"));
-    d.run(&rows, None)
-        .unwrap()
-        .iter()
-        .enumerate()
-        .filter(|(_, o)| o[vout] == 1)
-        .map(|(t, o)| (t, o[y] as u64))
-        .collect()
+    blocks::drive_mac(d, dots, party, None).unwrap()
 }
 
 proptest! {
@@ -92,11 +56,10 @@ fn latency_matches_perf_model() {
 #[test]
 fn verilog_passes_verilator_lint() {
     let verilator = sim::tools::verilator().unwrap();
-    for (l, v) in [
-        (16, hdl::verilog::<MacLane16>()),
-        (32, hdl::verilog::<MacLane32>()),
-        (64, hdl::verilog::<MacLane64>()),
-    ] {
+    for l in [16, 32, 64] {
+        let v = BlockKind::MacLane
+            .verilog(l, mac::DEFAULT_FRAC_BITS)
+            .unwrap();
         let dir = std::env::temp_dir().join(format!("polympc-lint-mac-{}-{l}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         std::fs::write(dir.join("top.v"), v).unwrap();

@@ -1,0 +1,70 @@
+//! `polympc hdl` and `polympc sim` as a user meets them: Verilog files and their
+//! manifest for a configuration, and the Verilator check of every block.
+
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
+
+mod common;
+
+use common::*;
+
+#[test]
+fn hdl_writes_every_block_and_a_manifest() {
+    let dir = scratch("hdl");
+    let out = polympc(&[
+        "hdl",
+        "--fpga",
+        "pynq-z2",
+        "--ring-bits",
+        "16",
+        "--out",
+        dir.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    for f in ["ring_mul16.v", "mac_lane16.v", "beaver_lane16.v"] {
+        let v = std::fs::read_to_string(dir.join(f)).unwrap();
+        assert!(v.contains("module top("), "{f}");
+    }
+    let manifest: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("blocks.json")).unwrap()).unwrap();
+    assert_eq!(manifest.as_array().unwrap().len(), 3);
+    assert_eq!(
+        manifest[1]["latency"], 3,
+        "a 16-bit MAC lane: multiplier 2 + accumulate 1"
+    );
+    // The configuration written beside them reads back.
+    let acc = dir.join("accelerator.yaml");
+    perf_model::AcceleratorConfig::load(&acc).unwrap();
+}
+
+#[test]
+fn sim_checks_every_block_on_verilator() {
+    let out = polympc(&["sim", "--ring-bits", "32", "--vectors", "200"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = String::from_utf8(out.stdout).unwrap();
+    for b in ["ring_mul32", "mac_lane32", "beaver_lane32"] {
+        let line = text.lines().find(|l| l.starts_with(b)).unwrap();
+        assert!(line.ends_with("ok"), "{line}");
+    }
+}
+
+#[test]
+fn bad_arguments_fail_clearly() {
+    let out = polympc(&["sim", "--ring-bits", "24"]);
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("not 16, 32 or 64"),
+        "{}",
+        stderr(&out)
+    );
+    let out = polympc(&[
+        "hdl",
+        "--frac-bits",
+        "40",
+        "--ring-bits",
+        "32",
+        "--out",
+        scratch("hdl-bad").to_str().unwrap(),
+    ]);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("--frac-bits 40"), "{}", stderr(&out));
+}
