@@ -33,3 +33,18 @@ fn ring_multipliers_match_yosys() {
         }
     }
 }
+
+#[test]
+fn lanes_use_the_dsps_yosys_maps_them_to() {
+    let d = Device::find("up5k").unwrap();
+    for l in [16u32, 32] {
+        for (kind, model) in [
+            (BlockKind::MacLane, units::mac_lane_resources(l, &d)),
+            (BlockKind::BeaverLane, units::beaver_lane_resources(l, &d)),
+        ] {
+            let v = kind.verilog(l, 12).unwrap();
+            let cells = ice40_cells(&kind.name(l), &v, true).unwrap();
+            assert_eq!(model.dsps, cells.dsps, "{}", kind.name(l));
+        }
+    }
+}

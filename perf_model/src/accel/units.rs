@@ -267,14 +267,27 @@ pub fn mac_lane_resources(l: u32, d: &Device) -> Resources {
     })
 }
 
-/// One Beaver lane: four multipliers (`d a`, `d d`, `w2 x^2`, `w1 x`) and five adders.
+/// Limb products of a square `d * d mod 2^l`: `d_i d_j` and `d_j d_i` are one product
+/// (synthesis merges them), so the pairs `i <= j` with `i + j < l / 16`.
+pub fn square_products(l: u32) -> u64 {
+    let n = l / 16;
+    (0..n)
+        .map(|i| u64::from((i..n).filter(|j| i + j < n).count() as u32))
+        .sum()
+}
+
+/// One Beaver lane: four multipliers (`d a`, `d d`, `w2 x^2`, `w1 x`; the square's
+/// symmetric limb products shared) and five adders.
 pub fn beaver_lane_resources(l: u32, d: &Device) -> Resources {
     let l64 = u64::from(l);
-    ring_multiplier_resources(l, d).times(4).plus(Resources {
+    let mut r = ring_multiplier_resources(l, d).times(4).plus(Resources {
         luts: 5 * l64,
         flip_flops: 4 * l64,
         ..Resources::default()
-    })
+    });
+    let per = d.dsp.per_16x16();
+    r.dsps -= (partial_products(l) - square_products(l)) * per;
+    r
 }
 
 /// LUTs of one AES S-box in logic (a composite-field S-box: 32 six-input or 120
@@ -401,6 +414,7 @@ mod tests {
         assert_eq!(ring_multiplier_resources(32, &up5k).dsps, 3);
         assert_eq!(ring_multiplier_resources(32, &hx8k).dsps, 0);
         assert!(ring_multiplier_resources(32, &hx8k).luts > 500);
+        assert_eq!([16, 32, 64].map(square_products), [1, 2, 6]);
         let dp = MultiplierDatapath::new(64);
         assert_eq!(dp.products, vec![0, 16, 16, 32, 32, 32, 48, 48, 48, 48]);
         assert_eq!(dp.levels.len() as u64, ring_multiplier(64).latency - 2);
