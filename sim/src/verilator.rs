@@ -266,6 +266,40 @@ int main(int argc, char** argv) {{
     )
 }
 
+/// Lints `verilog` with `verilator --lint-only -Wall`. DECLFILENAME is waived, and only
+/// it: rust-hdl writes every submodule into the one file, so its name cannot match
+/// them all.
+pub fn lint(name: &str, verilog: &str) -> Result<(), HarnessError> {
+    let tool = verilator()?;
+    let io = |source| HarnessError::Io {
+        design: name.to_string(),
+        source,
+    };
+    static LINTS: AtomicU64 = AtomicU64::new(0);
+    let dir = std::env::temp_dir().join(format!(
+        "polympc-lint-{}-{}-{name}",
+        std::process::id(),
+        LINTS.fetch_add(1, Ordering::Relaxed)
+    ));
+    std::fs::create_dir_all(&dir).map_err(io)?;
+    std::fs::write(dir.join("top.v"), verilog).map_err(io)?;
+    let out = Command::new(&tool.path)
+        .current_dir(&dir)
+        .args(["--lint-only", "-Wall", "-Wno-DECLFILENAME", "top.v"])
+        .output()
+        .map_err(io)?;
+    if out.status.success() {
+        let _ = std::fs::remove_dir_all(&dir);
+        Ok(())
+    } else {
+        Err(HarnessError::Build {
+            design: name.to_string(),
+            dir,
+            log: String::from_utf8_lossy(&out.stderr).into_owned(),
+        })
+    }
+}
+
 /// A design built into a Verilator simulator.
 #[derive(Debug, Clone)]
 pub struct VerilatedDesign {

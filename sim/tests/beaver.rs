@@ -120,22 +120,10 @@ fn two_parties_compute_the_polynomial() {
 
 #[test]
 fn verilog_passes_verilator_lint() {
-    let verilator = sim::tools::verilator().unwrap();
     for l in [16, 32, 64] {
         let v = BlockKind::BeaverLane.verilog(l, F).unwrap();
-        let dir =
-            std::env::temp_dir().join(format!("polympc-lint-beaver-{}-{l}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        std::fs::write(dir.join("top.v"), v).unwrap();
-        let out = std::process::Command::new(&verilator.path)
-            .current_dir(&dir)
-            .args(["--lint-only", "-Wall", "-Wno-DECLFILENAME", "top.v"])
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "l = {l}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        if let Err(e) = sim::verilator::lint(&format!("beaver{l}"), &v) {
+            panic!("{e}");
+        }
     }
 }

@@ -55,23 +55,12 @@ fn latency_matches_perf_model() {
 
 #[test]
 fn verilog_passes_verilator_lint() {
-    let verilator = sim::tools::verilator().unwrap();
     for l in [16, 32, 64] {
         let v = BlockKind::MacLane
             .verilog(l, mac::DEFAULT_FRAC_BITS)
             .unwrap();
-        let dir = std::env::temp_dir().join(format!("polympc-lint-mac-{}-{l}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        std::fs::write(dir.join("top.v"), v).unwrap();
-        let out = std::process::Command::new(&verilator.path)
-            .current_dir(&dir)
-            .args(["--lint-only", "-Wall", "-Wno-DECLFILENAME", "top.v"])
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "l = {l}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        if let Err(e) = sim::verilator::lint(&format!("mac{l}"), &v) {
+            panic!("{e}");
+        }
     }
 }

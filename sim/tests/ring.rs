@@ -57,22 +57,10 @@ fn latency_and_interval_match_perf_model() {
 
 #[test]
 fn verilog_passes_verilator_lint() {
-    let verilator = sim::tools::verilator().unwrap();
     for l in [16, 32, 64] {
         let v = BlockKind::RingMul.verilog(l, 12).unwrap();
-        let dir = std::env::temp_dir().join(format!("polympc-lint-{}-{l}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        std::fs::write(dir.join("top.v"), v).unwrap();
-        // DECLFILENAME is waived: rust-hdl writes every submodule into one file.
-        let out = std::process::Command::new(&verilator.path)
-            .current_dir(&dir)
-            .args(["--lint-only", "-Wall", "-Wno-DECLFILENAME", "top.v"])
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "l = {l}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        if let Err(e) = sim::verilator::lint(&format!("ring{l}"), &v) {
+            panic!("{e}");
+        }
     }
 }
