@@ -3,6 +3,7 @@
 
 use crate::tools::{yosys, ToolError};
 use std::process::Command;
+use std::sync::Mutex;
 
 /// Cells of an iCE40 netlist.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -88,13 +89,26 @@ pub fn ice40_cells(design: &str, verilog: &str, dsp: bool) -> Result<Ice40Cells,
         file.display(),
         if dsp { "-dsp" } else { "" }
     );
-    let out = Command::new(&tool.path)
-        .args(["-p", &script])
-        .output()
-        .map_err(io)?;
+    // Debian's berkeley-abc now and then aborts on a design it maps fine the next
+    // time: a crash of the tool, not a property of the design, so it gets two more
+    // tries. Runs go one at a time, which also spares the two cores contention.
+    static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let mut attempt = 0;
+    let (ok, log) = loop {
+        attempt += 1;
+        let out = Command::new(&tool.path)
+            .args(["-p", &script])
+            .output()
+            .map_err(io)?;
+        let log = String::from_utf8_lossy(&[out.stdout, out.stderr].concat()).into_owned();
+        let ok = out.status.success();
+        if ok || attempt == 3 || !log.contains("ERROR: ABC: execution of command") {
+            break (ok, log);
+        }
+    };
     let _ = std::fs::remove_dir_all(&dir);
-    let log = String::from_utf8_lossy(&[out.stdout, out.stderr].concat()).into_owned();
-    if !out.status.success() {
+    if !ok {
         let tail: Vec<&str> = log.lines().rev().take(30).collect();
         return Err(SynthError::Failed {
             design: design.to_string(),
