@@ -99,6 +99,12 @@ impl GcWork {
     pub fn total_and(&self) -> u64 {
         self.instances * self.and_gates
     }
+
+    /// Gate-issue cycles of all instances on one engine whose AND gates hold the issue
+    /// slot for `and_ii` cycles (free gates take one).
+    pub fn issue_slots(&self, and_ii: u64) -> u64 {
+        self.instances * (self.and_gates * and_ii + self.free_gates)
+    }
 }
 
 /// What one phase of an operator costs.
@@ -106,10 +112,6 @@ impl GcWork {
 pub struct PhaseCost {
     /// Garbled circuits garbled (offline) or evaluated (online).
     pub gc: Option<GcWork>,
-    /// AND gates over all circuits.
-    pub and_gates: u64,
-    /// XOR and INV gates over all circuits.
-    pub xor_gates: u64,
     /// AES calls at the server (garbling, OT hashing).
     pub aes_server: u64,
     /// AES calls at the client (evaluation, OT hashing).
@@ -145,15 +147,24 @@ impl PhaseCost {
         self.flights.len() as u64
     }
 
-    /// Adds another phase's costs, its rounds after these.
-    pub fn then(mut self, other: PhaseCost) -> PhaseCost {
+    /// AND gates over all circuits.
+    pub fn and_gates(&self) -> u64 {
+        self.gc.map_or(0, |w| w.total_and())
+    }
+
+    /// XOR and INV gates over all circuits.
+    pub fn xor_gates(&self) -> u64 {
+        self.gc.map_or(0, |w| w.instances * w.free_gates)
+    }
+
+    /// Adds another phase's costs, its rounds after these. An operator has at most one
+    /// garbled circuit, so at most one side carries one.
+    fn then(mut self, other: PhaseCost) -> PhaseCost {
         self.gc = match (self.gc, other.gc) {
             (Some(a), None) | (None, Some(a)) => Some(a),
             (None, None) => None,
             (Some(_), Some(_)) => panic!("one garbled circuit per operator"),
         };
-        self.and_gates += other.and_gates;
-        self.xor_gates += other.xor_gates;
         self.aes_server += other.aes_server;
         self.aes_client += other.aes_client;
         self.ots += other.ots;
@@ -231,8 +242,6 @@ pub fn garbled(c: &crate::circuit::Circuit, n: u64) -> OpCost {
     let ots = n * work.evaluator_inputs;
     let offline = PhaseCost {
         gc: Some(work),
-        and_gates: ands,
-        xor_gates: n * work.free_gates,
         aes_server: ands * AES_PER_AND_GARBLE + ots * OT_AES_SENDER,
         aes_client: ots * OT_AES_RECEIVER,
         ots,
@@ -250,8 +259,6 @@ pub fn garbled(c: &crate::circuit::Circuit, n: u64) -> OpCost {
     };
     let online = PhaseCost {
         gc: Some(work),
-        and_gates: ands,
-        xor_gates: n * work.free_gates,
         aes_client: ands * AES_PER_AND_EVAL,
         flights: vec![
             Flight {
@@ -397,7 +404,7 @@ mod tests {
         for l in [16u32, 32, 64] {
             let c = library::relu(l);
             let cost = Operation::Relu.cost(10, l);
-            assert_eq!(cost.offline.and_gates, 10 * c.counts().and);
+            assert_eq!(cost.offline.and_gates(), 10 * c.counts().and);
             assert_eq!(
                 cost.offline.aes_server,
                 10 * (4 * c.counts().and + 2 * 2 * u64::from(l))
@@ -438,8 +445,8 @@ mod tests {
         let relu = Operation::Relu.cost(1, 32);
         let c8 = Operation::Circa { k: 8 }.cost(1, 32);
         let c16 = Operation::Circa { k: 16 }.cost(1, 32);
-        assert!(c8.offline.and_gates < relu.offline.and_gates);
-        assert!(c16.offline.and_gates < c8.offline.and_gates);
+        assert!(c8.offline.and_gates() < relu.offline.and_gates());
+        assert!(c16.offline.and_gates() < c8.offline.and_gates());
         assert!(c16.online.bytes_s2c() < relu.online.bytes_s2c());
         assert_eq!(c8.offline.triples, 1);
     }

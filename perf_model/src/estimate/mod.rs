@@ -140,8 +140,8 @@ pub struct Counts {
 impl Counts {
     fn of(c: &OpCost) -> Counts {
         Counts {
-            and_gates: c.offline.and_gates,
-            xor_gates: c.offline.xor_gates,
+            and_gates: c.offline.and_gates(),
+            xor_gates: c.offline.xor_gates(),
             aes_calls: c.offline.aes_server
                 + c.offline.aes_client
                 + c.online.aes_server
@@ -306,7 +306,7 @@ impl CostModel {
         let c = &self.config;
         let l = c.ring_bits;
         let (lanes, bl) = (u64::from(c.mac_lanes), u64::from(c.beaver_lanes));
-        let (g, e) = (u64::from(c.gc.engines), u64::from(c.gc.engines));
+        let engines = u64::from(c.gc.engines);
         let mac = units::mac_lane(l).cycles(p.macs, lanes);
         let elementwise = units::Timing { latency: 1, ii: 1 }.cycles(p.elementwise, lanes);
         let beaver = units::beaver_lane(l).cycles(p.beaver_elements, bl);
@@ -315,9 +315,9 @@ impl CostModel {
                 let t = units::evaluator(c.gc.aes_cores, c.gc.aes_round_units);
                 let bits = w.instances * w.garbler_inputs;
                 (
-                    units::Timing { latency: 1, ii: 1 }.cycles(bits, g),
-                    units::gc_cycles(t, e, w.instances, w.and_gates, w.free_gates),
-                    (w.instances * (w.and_gates * t.ii + w.free_gates)) as f64 / e as f64,
+                    units::Timing { latency: 1, ii: 1 }.cycles(bits, engines),
+                    units::gc_cycles(t, engines, w.instances, w.and_gates, w.free_gates),
+                    w.issue_slots(t.ii) as f64 / engines as f64,
                     bits,
                 )
             }
@@ -326,7 +326,7 @@ impl CostModel {
         let ideal = [
             (p.macs + p.elementwise) as f64 / lanes as f64,
             p.beaver_elements as f64 / bl as f64,
-            label_bits as f64 / g as f64,
+            label_bits as f64 / engines as f64,
             eval_ideal,
         ];
         (
@@ -342,18 +342,18 @@ impl CostModel {
         let mac = units::mac_lane(c.ring_bits).cycles(p.macs, lanes);
         let aes = units::aes_core(c.gc.aes_round_units);
         let cores = engines * u64::from(c.gc.aes_cores);
-        let (garble, garble_ideal, ot_server) = match p.gc {
+        let (garble, garble_ideal) = match p.gc {
             Some(w) => {
                 let t = units::garbler(c.gc.aes_cores, c.gc.aes_round_units);
-                let garbling_aes = w.total_and() * protocol::AES_PER_AND_GARBLE;
                 (
                     units::gc_cycles(t, engines, w.instances, w.and_gates, w.free_gates),
-                    (w.instances * (w.and_gates * t.ii + w.free_gates)) as f64 / engines as f64,
-                    p.aes_server - garbling_aes,
+                    w.issue_slots(t.ii) as f64 / engines as f64,
                 )
             }
-            None => (0, 0.0, p.aes_server),
+            None => (0, 0.0),
         };
+        // The server's OT hashing; the client's AES calls offline are all OT hashing.
+        let ot_server = p.ots * protocol::OT_AES_SENDER;
         let ot_s = aes.cycles(ot_server, cores);
         let ot_c = aes.cycles(p.aes_client, cores);
         let ideal = [
