@@ -5,7 +5,6 @@ use crate::beaver::{BeaverLane16, BeaverLane32, BeaverLane64};
 use crate::mac::{MacLane16, MacLane32, MacLane64};
 use crate::ring::{RingMul16, RingMul32, RingMul64};
 use perf_model::accel::units::{self, Timing};
-use rust_hdl::prelude::{generate_verilog, Block};
 
 /// A kind of block.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -48,10 +47,7 @@ impl BlockKind {
     /// The block's Verilog (rust-hdl's `top` module) for ring width `l` and `frac_bits`
     /// fractional bits; `None` for a width other than 16, 32 or 64.
     pub fn verilog(self, l: u32, frac_bits: u32) -> Option<String> {
-        fn gen<B: Block>(mut b: B) -> String {
-            b.connect_all();
-            generate_verilog(&b)
-        }
+        use crate::verilog as gen;
         Some(match (self, l) {
             (BlockKind::RingMul, 16) => gen(RingMul16::default()),
             (BlockKind::RingMul, 32) => gen(RingMul32::default()),

@@ -12,8 +12,7 @@ pub mod ring;
 use rust_hdl::prelude::{generate_verilog, Block};
 
 /// The Verilog of a block, with its ports as rust-hdl's `top` module.
-pub fn verilog<B: Block + Default>() -> String {
-    let mut uut = B::default();
-    uut.connect_all();
-    generate_verilog(&uut)
+pub fn verilog<B: Block>(mut block: B) -> String {
+    block.connect_all();
+    generate_verilog(&block)
 }

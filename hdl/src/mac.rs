@@ -15,10 +15,9 @@ pub fn truncate_share(x: u64, f: u32, party: u8, l: u32) -> u64 {
     if party == 0 {
         x >> f
     } else {
-        (x.wrapping_neg() & mask(l)) >> f
+        // -((-x) >> f) mod 2^l
+        ((x.wrapping_neg() & mask(l)) >> f).wrapping_neg() & mask(l)
     }
-    .wrapping_mul(if party == 0 { 1 } else { u64::MAX })
-        & mask(l)
 }
 
 /// The golden model of a lane: the truncated dot product of one party's shares with

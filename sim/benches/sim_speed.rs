@@ -9,8 +9,8 @@
 
 #![allow(clippy::unwrap_used)] // a benchmark: a failed unwrap is a failed run
 
-use hdl::ring::{self, RingMul32};
-use sim::verilator::VerilatedDesign;
+use hdl::blocks::BlockKind;
+use hdl::ring;
 use std::time::Instant;
 
 fn pairs(n: usize) -> Vec<(u64, u64)> {
@@ -32,7 +32,7 @@ fn main() {
         .unwrap_or(2_000_000);
     let latency = perf_model::accel::units::ring_multiplier(32).latency as usize;
 
-    let design = VerilatedDesign::build("ring_mul32", &hdl::verilog::<RingMul32>()).unwrap();
+    let design = sim::blocks::design(BlockKind::RingMul, 32, 12).unwrap();
     let (a, b, v, r) = (
         design.port("a").unwrap(),
         design.port("b").unwrap(),
