@@ -23,7 +23,7 @@ pub fn design(kind: BlockKind, l: u32, frac_bits: u32) -> Result<VerilatedDesign
 
 fn port(d: &VerilatedDesign, name: &str) -> Result<usize, HarnessError> {
     d.port(name).ok_or_else(|| HarnessError::Ports {
-        design: "block".into(),
+        design: d.name().to_string(),
         message: format!("no port `{name}`"),
     })
 }
@@ -219,6 +219,15 @@ fn compare(name: String, vectors: usize, got: &[(usize, u64)], want: &[u64]) -> 
     }
 }
 
+/// One stream through a block: what it gave, what the golden model says, the largest
+/// gap between outputs, cycles simulated.
+struct Run {
+    got: Vec<(usize, u64)>,
+    want: Vec<u64>,
+    ii: u64,
+    cycles: usize,
+}
+
 /// Cycles between successive outputs: the largest gap, so a single stall shows.
 fn interval(got: &[(usize, u64)]) -> u64 {
     got.windows(2)
@@ -243,30 +252,24 @@ pub fn check(
     let mut v = Vectors::new(seed);
     let m = mask(l);
     let n = n.max(2);
-    let name = kind.name(l);
-    Ok(match kind {
+    let vcd_for = |party: u8| if party == 0 { vcd } else { None };
+    let runs: Vec<Run> = match kind {
         BlockKind::RingMul => {
             let pairs: Vec<(u64, u64)> = (0..n)
                 .map(|_| (v.next_u64() & m, v.next_u64() & m))
                 .collect();
             let got = drive_multiplier(&d, &pairs, &[true], vcd)?;
-            let want: Vec<u64> = pairs.iter().map(|&(a, b)| ring::mul(a, b, l)).collect();
-            let latency = got.first().map_or(0, |g| g.0 as u64);
-            let cycles = pairs.len() + 8;
-            BlockReport {
-                latency: (latency, model.0),
-                ii: (interval(&got), model.1),
-                cycles,
-                ..compare(name, n, &got, &want)
-            }
+            vec![Run {
+                ii: interval(&got),
+                want: pairs.iter().map(|&(a, b)| ring::mul(a, b, l)).collect(),
+                cycles: pairs.len() + 8,
+                got,
+            }]
         }
-        BlockKind::MacLane => {
-            // Dot products of one pair each: every cycle gives a result, so latency and
-            // interval show directly; then longer ones for the accumulator.
-            let mut all_got = Vec::new();
-            let mut all_want = Vec::new();
-            let (mut latency, mut ii, mut cycles) = (0, 1, 0);
-            for party in 0..2u8 {
+        // Dot products of one pair each first: every cycle gives a result, so latency
+        // and interval show directly; then longer ones for the accumulator.
+        BlockKind::MacLane => (0..2u8)
+            .map(|party| {
                 let dots: Vec<Vec<(u64, u64)>> = (0..n / 2)
                     .map(|i| {
                         let len = if i < n / 4 {
@@ -279,31 +282,21 @@ pub fn check(
                             .collect()
                     })
                     .collect();
-                let got = drive_mac(&d, &dots, party, if party == 0 { vcd } else { None })?;
+                let got = drive_mac(&d, &dots, party, vcd_for(party))?;
                 let singles = dots.iter().take_while(|d| d.len() == 1).count();
-                if party == 0 {
-                    latency = got.first().map_or(0, |g| g.0 as u64);
-                    ii = interval(&got[..singles.min(got.len())]);
-                }
-                cycles += dots.iter().map(Vec::len).sum::<usize>() + 10;
-                all_want.extend(
-                    dots.iter()
-                        .map(|dot| mac::dot_truncated(dot, frac_bits, party, l)),
-                );
-                all_got.extend(got);
-            }
-            BlockReport {
-                latency: (latency, model.0),
-                ii: (ii, model.1),
-                cycles,
-                ..compare(name, n, &all_got, &all_want)
-            }
-        }
-        BlockKind::BeaverLane => {
-            let mut all_got = Vec::new();
-            let mut all_want = Vec::new();
-            let (mut latency, mut ii, mut cycles) = (0, 1, 0);
-            for party in 0..2u8 {
+                Ok(Run {
+                    ii: interval(&got[..singles.min(got.len())]),
+                    want: dots
+                        .iter()
+                        .map(|dot| mac::dot_truncated(dot, frac_bits, party, l))
+                        .collect(),
+                    cycles: dots.iter().map(Vec::len).sum::<usize>() + 10,
+                    got,
+                })
+            })
+            .collect::<Result<_, HarnessError>>()?,
+        BlockKind::BeaverLane => (0..2u8)
+            .map(|party| {
                 let elems: Vec<PolyInput> = (0..n / 2)
                     .map(|_| PolyInput {
                         x: v.next_u64() & m,
@@ -315,25 +308,28 @@ pub fn check(
                         b: v.next_u64() & m,
                     })
                     .collect();
-                let got = drive_beaver(&d, &elems, party, if party == 0 { vcd } else { None })?;
-                if party == 0 {
-                    latency = got.first().map_or(0, |g| g.0 as u64);
-                    ii = interval(&got);
-                }
-                cycles += elems.len() + 20;
-                all_want.extend(
-                    elems
+                let got = drive_beaver(&d, &elems, party, vcd_for(party))?;
+                Ok(Run {
+                    ii: interval(&got),
+                    want: elems
                         .iter()
-                        .map(|e| beaver::poly_share(e, frac_bits, party, l)),
-                );
-                all_got.extend(got);
-            }
-            BlockReport {
-                latency: (latency, model.0),
-                ii: (ii, model.1),
-                cycles,
-                ..compare(name, n, &all_got, &all_want)
-            }
-        }
+                        .map(|e| beaver::poly_share(e, frac_bits, party, l))
+                        .collect(),
+                    cycles: elems.len() + 20,
+                    got,
+                })
+            })
+            .collect::<Result<_, HarnessError>>()?,
+    };
+    // Latency and interval from the first run (party 0); outputs of all runs compared.
+    let latency = runs[0].got.first().map_or(0, |g| g.0 as u64);
+    let ii = runs[0].ii;
+    let got: Vec<(usize, u64)> = runs.iter().flat_map(|r| r.got.iter().copied()).collect();
+    let want: Vec<u64> = runs.iter().flat_map(|r| r.want.iter().copied()).collect();
+    Ok(BlockReport {
+        latency: (latency, model.0),
+        ii: (ii, model.1),
+        cycles: runs.iter().map(|r| r.cycles).sum(),
+        ..compare(kind.name(l), n, &got, &want)
     })
 }

@@ -404,6 +404,11 @@ impl VerilatedDesign {
         })
     }
 
+    /// The design's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
     /// Input ports (without the clock), in the order [`run`](Self::run) takes them.
     pub fn inputs(&self) -> &[Port] {
         &self.inputs
