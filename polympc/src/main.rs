@@ -238,15 +238,18 @@ fn hdl_cmd(a: &BlockArgs, out: &Path) -> Result<()> {
             "{:<14} {:<20} latency {:>2}, II {}, {} in the configuration",
             name, file, t.latency, t.ii, count
         );
-        manifest.push(format!(
-            "  {{\"block\": \"{name}\", \"file\": \"{file}\", \"ring_bits\": {l}, \"frac_bits\": {f}, \"latency\": {}, \"ii\": {}, \"instances\": {count}}}",
-            t.latency, t.ii
-        ));
+        manifest.push(serde_json::json!({
+            "block": name,
+            "file": file,
+            "ring_bits": l,
+            "frac_bits": f,
+            "latency": t.latency,
+            "ii": t.ii,
+            "instances": count,
+        }));
     }
-    write(
-        &out.join("blocks.json"),
-        &format!("[\n{}\n]\n", manifest.join(",\n")),
-    )?;
+    let manifest = serde_json::to_string_pretty(&manifest)?;
+    write(&out.join("blocks.json"), &format!("{manifest}\n"))?;
     write(&out.join("accelerator.yaml"), &c.to_yaml())?;
     Ok(())
 }
