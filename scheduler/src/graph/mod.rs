@@ -120,33 +120,6 @@ impl Operator {
         }
     }
 
-    /// What the operator costs as, for node `n` computing it.
-    pub fn operation(&self, n: &Node) -> Operation {
-        match *self {
-            Operator::Input => Operation::Input,
-            Operator::Linear(ref l) => match *l {
-                LinearOp::Conv2d { .. } | LinearOp::Dense { .. } => {
-                    Operation::Linear { macs: n.macs }
-                }
-                // The server's private scale per element.
-                LinearOp::BatchNorm => Operation::Linear { macs: n.elements },
-                // Public weights: each party sums its own share's windows.
-                LinearOp::AvgPool { kernel, .. } => Operation::Elementwise {
-                    adds: n.elements * (kernel * kernel) as u64,
-                },
-                LinearOp::Add { .. } => Operation::Elementwise { adds: n.elements },
-                LinearOp::Flatten => Operation::Elementwise { adds: 0 },
-            },
-            Operator::Truncate { .. } => Operation::Truncate,
-            Operator::GcRelu => Operation::Relu,
-            Operator::CircaRelu { truncated_bits } => Operation::Circa { k: truncated_bits },
-            Operator::BeaverPoly { .. } => Operation::Poly,
-            Operator::GcMaxPool { kernel, .. } => Operation::MaxPool {
-                window: (kernel * kernel) as u32,
-            },
-        }
-    }
-
     /// Whether the operator needs interaction between the parties online.
     pub fn is_interactive(&self) -> bool {
         matches!(
@@ -177,6 +150,39 @@ pub struct Node {
     pub params: u64,
     /// Elements the node processes (output elements; for max pool, output windows).
     pub elements: u64,
+}
+
+impl Node {
+    /// What the node costs as in the cost model.
+    pub fn operation(&self) -> Operation {
+        match self.op {
+            Operator::Input => Operation::Input,
+            Operator::Linear(ref l) => match *l {
+                LinearOp::Conv2d { .. } | LinearOp::Dense { .. } => {
+                    Operation::Linear { macs: self.macs }
+                }
+                // The server's private scale per element.
+                LinearOp::BatchNorm => Operation::Linear {
+                    macs: self.elements,
+                },
+                // Public weights: each party sums its own share's windows.
+                LinearOp::AvgPool { kernel, .. } => Operation::Elementwise {
+                    adds: self.elements * (kernel * kernel) as u64,
+                },
+                LinearOp::Add { .. } => Operation::Elementwise {
+                    adds: self.elements,
+                },
+                LinearOp::Flatten => Operation::Elementwise { adds: 0 },
+            },
+            Operator::Truncate { .. } => Operation::Truncate,
+            Operator::GcRelu => Operation::Relu,
+            Operator::CircaRelu { truncated_bits } => Operation::Circa { k: truncated_bits },
+            Operator::BeaverPoly { .. } => Operation::Poly,
+            Operator::GcMaxPool { kernel, .. } => Operation::MaxPool {
+                window: (kernel * kernel) as u32,
+            },
+        }
+    }
 }
 
 /// An edge: a tensor flowing from one operator to the next.
@@ -268,7 +274,7 @@ impl TwoPcGraph {
             .map(|(_, n)| Workload {
                 label: n.label.clone(),
                 kind: n.op.name().to_string(),
-                operation: n.op.operation(n),
+                operation: n.operation(),
                 elements: n.elements,
             })
             .collect()
