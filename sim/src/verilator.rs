@@ -12,11 +12,12 @@
 //! what the design shows during cycle `t`, before the edge that takes `inputs[t]`.
 //! Values are up to 128 bits wide. A run can write a VCD trace.
 
-use crate::tools::{verilator, ToolError};
+use crate::tools::{verilator, ExternalTool, ToolError};
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::OnceLock;
 
 /// Environment variable naming the build cache folder.
 pub const CACHE_VAR: &str = "POLYMPC_SIM_CACHE";
@@ -125,6 +126,17 @@ pub fn top_ports(verilog: &str) -> Vec<(String, u32, bool)> {
         ports.push((name, width, input));
     }
     ports
+}
+
+/// Verilator, looked up (and its version asked) once per process: every build and
+/// lint needs it, and the cached builds need only its version.
+fn tool() -> Result<&'static ExternalTool, ToolError> {
+    static FOUND: OnceLock<ExternalTool> = OnceLock::new();
+    if let Some(t) = FOUND.get() {
+        return Ok(t);
+    }
+    let t = verilator()?;
+    Ok(FOUND.get_or_init(|| t))
 }
 
 /// FNV-1a: a stable hash for cache keys.
@@ -270,7 +282,7 @@ int main(int argc, char** argv) {{
 /// it: rust-hdl writes every submodule into the one file, so its name cannot match
 /// them all.
 pub fn lint(name: &str, verilog: &str) -> Result<(), HarnessError> {
-    let tool = verilator()?;
+    let tool = tool()?;
     let io = |source| HarnessError::Io {
         design: name.to_string(),
         source,
@@ -313,7 +325,7 @@ impl VerilatedDesign {
     /// Builds `verilog` (rust-hdl output with a `top` module and a `clock` input), or
     /// finds it already built in the cache.
     pub fn build(name: &str, verilog: &str) -> Result<VerilatedDesign, HarnessError> {
-        let tool = verilator()?;
+        let tool = tool()?;
         let ports: Vec<Port> = top_ports(verilog)
             .into_iter()
             .filter(|(n, _, _)| n != "clock")
