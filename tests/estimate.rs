@@ -11,17 +11,17 @@ mod common;
 use common::*;
 
 use perf_model::spec::{LayerOp, Poly};
-use perf_model::{AcceleratorConfig, CheckedSpec, CostModel, Device, NetworkProfile};
+use perf_model::{AcceleratorConfig, CheckedSpec, CostModel, Device, FixedPoint, NetworkProfile};
 use scheduler::TwoPcGraph;
 use std::path::Path;
 
 fn online_s(spec: &CheckedSpec, device: &str, net: &str) -> f64 {
     let d = Device::find(device).unwrap();
-    let ring = spec.spec().fixed_point.ring_bits;
-    let c = AcceleratorConfig::for_device(&d, ring);
+    let fixed = spec.spec().fixed_point;
+    let c = AcceleratorConfig::for_device(&d, fixed);
     let m = CostModel::new(d, c, NetworkProfile::find(net).unwrap()).unwrap();
     let g = TwoPcGraph::build(spec);
-    m.network_estimate(g.name(), ring, &g.workloads())
+    m.network_estimate(g.name(), fixed, &g.workloads())
         .unwrap()
         .online
         .total_s
@@ -164,7 +164,7 @@ fn bad_inputs_fail_clearly() {
     // The ZCU102's default configuration on the small iCE40.
     let big = dir.join("big.yaml");
     let zcu = Device::find("zcu102").unwrap();
-    let mut c = AcceleratorConfig::for_device(&zcu, 32);
+    let mut c = AcceleratorConfig::for_device(&zcu, FixedPoint::default());
     c.clock_mhz = 50.0;
     std::fs::write(&big, c.to_yaml()).unwrap();
     let out = polympc(&[

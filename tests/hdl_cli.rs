@@ -31,9 +31,26 @@ fn hdl_writes_every_block_and_a_manifest() {
         manifest[1]["latency"], 3,
         "a 16-bit MAC lane: multiplier 2 + accumulate 1"
     );
-    // The configuration written beside them reads back.
+    assert_eq!(manifest[1]["frac_bits"], 7, "the 16-bit ring's usual format");
+    // The configuration written beside them reads back, and its truncation is the
+    // blocks' when it is given back with `--config`.
     let acc = dir.join("accelerator.yaml");
-    perf_model::AcceleratorConfig::load(&acc).unwrap();
+    let mut c = perf_model::AcceleratorConfig::load(&acc).unwrap();
+    c.frac_bits = 5;
+    std::fs::write(&acc, c.to_yaml()).unwrap();
+    let again = scratch("hdl-config");
+    let out = polympc(&[
+        "hdl",
+        "--config",
+        acc.to_str().unwrap(),
+        "--out",
+        again.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let manifest: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(again.join("blocks.json")).unwrap())
+            .unwrap();
+    assert_eq!(manifest[2]["frac_bits"], 5);
 }
 
 #[test]

@@ -3,7 +3,7 @@
 use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand};
 use hdl::blocks::BlockKind;
-use perf_model::{AcceleratorConfig, CheckedSpec, CostModel, Device, NetworkProfile};
+use perf_model::{AcceleratorConfig, CheckedSpec, CostModel, Device, FixedPoint, NetworkProfile};
 use scheduler::TwoPcGraph;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -138,12 +138,12 @@ struct EstimateArgs {
 
 fn estimate(a: &EstimateArgs) -> Result<()> {
     let spec = CheckedSpec::load(&a.spec)?;
-    let ring_bits = spec.spec().fixed_point.ring_bits;
+    let fixed = spec.spec().fixed_point;
     let device = Device::find(&a.fpga)?;
     let network = NetworkProfile::find(&a.net)?;
     let config = match &a.config {
         Some(path) => AcceleratorConfig::load(path)?,
-        None => AcceleratorConfig::for_device(&device, ring_bits),
+        None => AcceleratorConfig::for_device(&device, fixed),
     };
     let origin = a.config.as_ref().map_or_else(
         || "the default configuration".to_string(),
@@ -153,7 +153,7 @@ fn estimate(a: &EstimateArgs) -> Result<()> {
         .with_context(|| format!("{origin} on {}", a.fpga))?;
     let g = TwoPcGraph::build(&spec);
     let est = model
-        .network_estimate(g.name(), ring_bits, &g.workloads())
+        .network_estimate(g.name(), fixed, &g.workloads())
         .with_context(|| format!("estimating {}", a.spec.display()))?;
     if let Some(path) = &a.save_config {
         write(path, &model.config().to_yaml())?;
@@ -184,41 +184,43 @@ struct BlockArgs {
     /// Ring width without `--config`.
     #[arg(long, default_value_t = 32)]
     ring_bits: u32,
-    /// Fractional bits the blocks truncate by.
-    #[arg(long, default_value_t = 12)]
-    frac_bits: u32,
+    /// Fractional bits the blocks truncate by [default: the configuration's, or the
+    /// ring's usual 12 (7 for 16 bits)].
+    #[arg(long)]
+    frac_bits: Option<u32>,
 }
 
 impl BlockArgs {
+    /// The configuration, with `--frac-bits` applied.
     fn config(&self) -> Result<AcceleratorConfig> {
-        match &self.config {
-            Some(path) => Ok(AcceleratorConfig::load(path)?),
+        let mut c = match &self.config {
+            Some(path) => AcceleratorConfig::load(path)?,
             None => {
                 anyhow::ensure!(
-                    [16, 32, 64].contains(&self.ring_bits),
+                    FixedPoint::RING_BITS.contains(&self.ring_bits),
                     "--ring-bits {} is not 16, 32 or 64",
                     self.ring_bits
                 );
-                let c = AcceleratorConfig::for_device(&Device::find(&self.fpga)?, self.ring_bits);
-                c.check("the default configuration")?;
-                Ok(c)
+                let fixed = FixedPoint::for_ring(self.ring_bits);
+                AcceleratorConfig::for_device(&Device::find(&self.fpga)?, fixed)
             }
+        };
+        if let Some(f) = self.frac_bits {
+            anyhow::ensure!(
+                f < c.ring_bits,
+                "--frac-bits {f} must be below the ring width {}",
+                c.ring_bits
+            );
+            c.frac_bits = f;
         }
-    }
-
-    fn frac_bits(&self, l: u32) -> Result<u32> {
-        anyhow::ensure!(
-            self.frac_bits < l,
-            "--frac-bits {} must be below the ring width {l}",
-            self.frac_bits
-        );
-        Ok(self.frac_bits)
+        c.check("the configuration")?;
+        Ok(c)
     }
 }
 
 fn hdl_cmd(a: &BlockArgs, out: &Path) -> Result<()> {
     let c = a.config()?;
-    let (l, f) = (c.ring_bits, a.frac_bits(c.ring_bits)?);
+    let (l, f) = (c.ring_bits, c.frac_bits);
     std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
     let mut manifest = Vec::new();
     for kind in BlockKind::ALL {
@@ -256,7 +258,7 @@ fn hdl_cmd(a: &BlockArgs, out: &Path) -> Result<()> {
 
 fn sim_cmd(a: &BlockArgs, vectors: usize, seed: u64, vcd: Option<&Path>) -> Result<()> {
     let c = a.config()?;
-    let (l, f) = (c.ring_bits, a.frac_bits(c.ring_bits)?);
+    let (l, f) = (c.ring_bits, c.frac_bits);
     if let Some(dir) = vcd {
         std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     }

@@ -8,6 +8,7 @@
 pub mod units;
 
 use crate::device::Device;
+use crate::spec::FixedPoint;
 use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::path::Path;
@@ -57,6 +58,9 @@ pub struct Buffers {
 pub struct AcceleratorConfig {
     /// Ring width l (16, 32 or 64); must be the model's.
     pub ring_bits: u32,
+    /// Fractional bits f the lanes truncate by; must be the model's.
+    #[serde(default = "default_frac_bits")]
+    pub frac_bits: u32,
     /// Clock, MHz.
     pub clock_mhz: f64,
     /// Lanes of the MAC array (one ring multiply-accumulate per cycle each).
@@ -67,6 +71,10 @@ pub struct AcceleratorConfig {
     pub gc: GcConfig,
     /// On-chip buffers.
     pub buffers: Buffers,
+}
+
+fn default_frac_bits() -> u32 {
+    FixedPoint::default().frac_bits
 }
 
 /// Why a configuration is unusable.
@@ -259,6 +267,15 @@ impl AcceleratorConfig {
                 format!("{} is not 16, 32 or 64", self.ring_bits),
             );
         }
+        if self.frac_bits >= self.ring_bits {
+            return bad(
+                "frac_bits",
+                format!(
+                    "{} must be below the ring width {}",
+                    self.frac_bits, self.ring_bits
+                ),
+            );
+        }
         if !(self.clock_mhz > 0.0 && self.clock_mhz.is_finite()) {
             return bad("clock_mhz", "must be a positive number".into());
         }
@@ -299,18 +316,18 @@ impl AcceleratorConfig {
 
     /// Resource use on a device, unit by unit.
     pub fn resources(&self, d: &Device) -> FitReport {
-        let l = self.ring_bits;
+        let (l, f) = (self.ring_bits, self.frac_bits);
         let g = &self.gc;
         let units = vec![
             (
                 "mac lane".to_string(),
                 u64::from(self.mac_lanes),
-                units::mac_lane_resources(l, d).times(self.mac_lanes.into()),
+                units::mac_lane_resources(l, f, d).times(self.mac_lanes.into()),
             ),
             (
                 "beaver lane".to_string(),
                 u64::from(self.beaver_lanes),
-                units::beaver_lane_resources(l, d).times(self.beaver_lanes.into()),
+                units::beaver_lane_resources(l, f, d).times(self.beaver_lanes.into()),
             ),
             (
                 "gc engine".to_string(),
@@ -356,7 +373,7 @@ impl AcceleratorConfig {
 
     /// The configuration of scale `s` (1, 2, 4, ...): the MAC array grows fastest, the
     /// garbled-circuit engines reach four fully pipelined AES cores from scale 8.
-    pub fn at_scale(s: u32, ring_bits: u32, sbox: Sbox, d: &Device) -> AcceleratorConfig {
+    pub fn at_scale(s: u32, fixed: FixedPoint, sbox: Sbox, d: &Device) -> AcceleratorConfig {
         let s = s.max(1);
         let (aes_cores, aes_round_units) = match s {
             1 => (1, 1),
@@ -368,7 +385,8 @@ impl AcceleratorConfig {
         // A fifth of the on-chip RAM for each buffer, as a power of two.
         let kib = ((d.ram_bits() / 8 / 1024 / 5).max(1)).ilog2();
         AcceleratorConfig {
-            ring_bits,
+            ring_bits: fixed.ring_bits,
+            frac_bits: fixed.frac_bits,
             clock_mhz: d.clock.board_mhz,
             mac_lanes: if s == 1 { 1 } else { 4 * s },
             beaver_lanes: s,
@@ -390,12 +408,12 @@ impl AcceleratorConfig {
     /// with every resource at most 80% used (room for routing), S-boxes in logic or in
     /// RAM, whichever allows more; the smallest one when none does (so [`fit`](Self::fit)
     /// can say why).
-    pub fn for_device(d: &Device, ring_bits: u32) -> AcceleratorConfig {
+    pub fn for_device(d: &Device, fixed: FixedPoint) -> AcceleratorConfig {
         let mut best: Option<(u32, AcceleratorConfig)> = None;
         for sbox in [Sbox::Lut, Sbox::Ram] {
             let mut s = 1u32;
             while s <= 1 << 14 {
-                let c = AcceleratorConfig::at_scale(s, ring_bits, sbox, d);
+                let c = AcceleratorConfig::at_scale(s, fixed, sbox, d);
                 let r = c.resources(d);
                 if !(r.fits() && r.utilisation() <= 0.8) {
                     break;
@@ -407,7 +425,7 @@ impl AcceleratorConfig {
             }
         }
         best.map(|(_, c)| c)
-            .unwrap_or_else(|| AcceleratorConfig::at_scale(1, ring_bits, Sbox::Lut, d))
+            .unwrap_or_else(|| AcceleratorConfig::at_scale(1, fixed, Sbox::Lut, d))
     }
 }
 
@@ -421,7 +439,7 @@ mod tests {
             .iter()
             .map(|n| {
                 let d = Device::find(n).unwrap();
-                let c = AcceleratorConfig::for_device(&d, 16);
+                let c = AcceleratorConfig::for_device(&d, FixedPoint::for_ring(16));
                 c.fit(&d).unwrap_or_else(|e| panic!("{n}: {e}"));
                 c.mac_lanes
             })
@@ -432,7 +450,8 @@ mod tests {
     #[test]
     fn a_configuration_too_big_is_rejected_with_the_table() {
         let d = Device::find("hx8k").unwrap();
-        let mut c = AcceleratorConfig::for_device(&Device::find("zcu102").unwrap(), 32);
+        let mut c =
+            AcceleratorConfig::for_device(&Device::find("zcu102").unwrap(), FixedPoint::default());
         c.clock_mhz = 100.0;
         let e = c.fit(&d).unwrap_err().to_string();
         assert!(e.contains("does not fit ice40hx8k"), "{e}");
@@ -442,7 +461,7 @@ mod tests {
     #[test]
     fn yaml_round_trip_and_field_errors() {
         let d = Device::find("zcu102").unwrap();
-        let c = AcceleratorConfig::for_device(&d, 32);
+        let c = AcceleratorConfig::for_device(&d, FixedPoint::default());
         let back = AcceleratorConfig::from_yaml(&c.to_yaml(), Path::new("acc.yaml")).unwrap();
         assert_eq!(back, c);
         let e = AcceleratorConfig::from_yaml(

@@ -152,19 +152,36 @@ impl Resources {
     }
 }
 
+/// The bits of a value that can be non-zero: `low..high`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Span {
+    /// Known-zero low bits.
+    pub low: u32,
+    /// Bits from here up are known zero.
+    pub high: u32,
+}
+
+impl Span {
+    /// Bits a register of the value keeps.
+    pub fn width(&self) -> u64 {
+        u64::from(self.high - self.low)
+    }
+}
+
 /// The datapath of the l-bit ring multiplier as the hardware builds it: the limb
 /// products `a_i b_j << 16 (i + j)` with `i + j < l / 16` (in the order i + j, then i),
-/// then levels of an adder tree that adds neighbours pairwise and passes an odd one
-/// on. A value is described by its known-zero low bits.
+/// each 32 bits wide below bit l, then levels of an adder tree that adds neighbours
+/// pairwise (a sum one bit wider than its wider operand, below bit l) and passes an odd
+/// one on. Synthesis keeps only the bits that can be non-zero.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MultiplierDatapath {
     /// Ring width.
     pub l: u32,
-    /// Known-zero low bits of each limb product.
-    pub products: Vec<u32>,
-    /// Per tree level, the known-zero low bits of each registered value.
-    pub levels: Vec<Vec<u32>>,
-    /// Width of each adder, bits above both operands' known zeros.
+    /// The limb products.
+    pub products: Vec<Span>,
+    /// Per tree level, each registered value.
+    pub levels: Vec<Vec<Span>>,
+    /// Width of each adder: the sum's bits above both operands' known zeros.
     pub adders: Vec<u32>,
 }
 
@@ -173,18 +190,29 @@ impl MultiplierDatapath {
     pub fn new(l: u32) -> MultiplierDatapath {
         let n = l / 16;
         // s + 1 limb products land at bit 16 s.
-        let products: Vec<u32> = (0..n)
-            .flat_map(|s| std::iter::repeat_n(16 * s, s as usize + 1))
+        let products: Vec<Span> = (0..n)
+            .flat_map(|s| {
+                let low = 16 * s;
+                let span = Span {
+                    low,
+                    high: (low + 32).min(l),
+                };
+                std::iter::repeat_n(span, s as usize + 1)
+            })
             .collect();
         let (mut levels, mut adders) = (Vec::new(), Vec::new());
         let mut cur = products.clone();
         while cur.len() > 1 {
-            let next: Vec<u32> = cur
+            let next: Vec<Span> = cur
                 .chunks(2)
                 .map(|c| match *c {
                     [a, b] => {
-                        adders.push(l - a.max(b));
-                        a.min(b)
+                        let sum = Span {
+                            low: a.low.min(b.low),
+                            high: (a.high.max(b.high) + 1).min(l),
+                        };
+                        adders.push(sum.high - a.low.max(b.low));
+                        sum
                     }
                     [a] => a,
                     _ => unreachable!("chunks of two"),
@@ -201,68 +229,120 @@ impl MultiplierDatapath {
         }
     }
 
-    /// Register bits: inputs, products, tree levels (known-zero bits need none) and
+    /// Register bits: inputs, products, tree levels (bits known zero need none) and
     /// the valid bit of every stage.
     pub fn register_bits(&self) -> u64 {
-        let l = u64::from(self.l);
-        let live = |z: &u32| l - u64::from(*z);
-        2 * l
-            + self.products.iter().map(live).sum::<u64>()
-            + self.levels.iter().flatten().map(live).sum::<u64>()
+        2 * u64::from(self.l)
+            + self.products.iter().map(Span::width).sum::<u64>()
+            + self.levels.iter().flatten().map(Span::width).sum::<u64>()
             + ring_multiplier(self.l).latency
     }
 
-    /// Partial-product bits of the limb products in logic: a full 16 x 16 array where
-    /// the product's 32 bits are all kept, the lower triangle where only `t` are.
-    pub fn array_bits(&self) -> u64 {
-        self.products
-            .iter()
-            .map(|z| match u64::from(self.l - z) {
-                t if t >= 32 => 256,
-                t => t * (t + 1) / 2,
-            })
-            .sum()
+    /// Partial-product bits in logic of a multiplication whose operands are `ops`: the
+    /// lower triangle `a_i b_j`, `i + j < l`, of a full multiplication, `l (l + 1) / 2`
+    /// bits (the limb products' arrays together); a square merges `d_i d_j` with
+    /// `d_j d_i`; an operand whose top `f` bits copy one bit has `l - f` rows of its own
+    /// and one row for the copied bit.
+    pub fn array_bits(&self, ops: Operands) -> u64 {
+        let l = u64::from(self.l);
+        match ops {
+            Operands::Distinct => l * (l + 1) / 2,
+            Operands::Square => l * l / 4 + l / 2,
+            Operands::Truncated { frac_bits } => {
+                let k = l - u64::from(frac_bits).min(l);
+                k * l - k * k.saturating_sub(1) / 2 + (l - k)
+            }
+        }
     }
 
     /// Adder bits of the tree.
     pub fn adder_bits(&self) -> u64 {
         self.adders.iter().map(|&w| u64::from(w)).sum()
     }
+
+    /// Register bits of limb products that equal another's in a square (`d_i d_j` and
+    /// `d_j d_i`, `i < j`): synthesis keeps one of each pair.
+    pub fn square_duplicate_bits(&self) -> u64 {
+        let n = self.l / 16;
+        (0..n)
+            .flat_map(|i| (i + 1..n).filter(move |j| i + j < n).map(move |j| i + j))
+            .map(|s| u64::from((self.l - 16 * s).min(32)))
+            .sum()
+    }
+}
+
+/// What a multiplier's operands are, which decides what synthesis can share: two
+/// independent values, one value twice (a square), or a truncated share (top `f` bits
+/// all copies of one bit) times an independent value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Operands {
+    /// Independent operands.
+    Distinct,
+    /// `d * d`.
+    Square,
+    /// A value times a share truncated by `frac_bits`.
+    Truncated {
+        /// Fractional bits of the truncation.
+        frac_bits: u32,
+    },
 }
 
 /// Ring multiplier mod 2^l on the device, from its [`MultiplierDatapath`]. On DSPs
-/// (one per limb product) the adder tree takes a LUT per adder bit and the DSP's input
-/// registers absorb 32 flip-flops each; in logic a partial-product bit takes 2.4 LUTs
+/// (one per limb product) the adder tree takes a LUT per adder bit and the DSPs'
+/// registers take the input registers; in logic a partial-product bit takes 2.4 LUTs
 /// (4-input; half that with 6-input LUTs). Fitted to yosys `synth_ice40` of the
 /// blocks (with and without `-dsp`); a test holds them within 10%.
 pub fn ring_multiplier_resources(l: u32, d: &Device) -> Resources {
+    multiplier_resources(l, Operands::Distinct, d)
+}
+
+/// A ring multiplier whose operands are `ops` (see [`ring_multiplier_resources`]): a
+/// square needs only the limb products `i <= j` and one register for its two equal
+/// inputs; a truncated operand shrinks the array in logic and its input register to
+/// `l - f + 1` distinct bits.
+pub fn multiplier_resources(l: u32, ops: Operands, d: &Device) -> Resources {
     let dp = MultiplierDatapath::new(l);
-    let p = dp.products.len() as u64;
+    let l64 = u64::from(l);
     let regs = dp.register_bits();
+    let (products, shared_regs) = match ops {
+        Operands::Square => (square_products(l), dp.square_duplicate_bits()),
+        _ => (partial_products(l), 0),
+    };
     match d.dsp.per_16x16() {
         0 => {
             let per_bit = if d.lut_inputs >= 6 { 1.2 } else { 2.4 };
+            let input_copies = match ops {
+                Operands::Distinct => 0,
+                Operands::Square => l64,
+                Operands::Truncated { frac_bits } => u64::from(frac_bits.min(l)).saturating_sub(1),
+            };
             Resources {
-                luts: (dp.array_bits() as f64 * per_bit).round() as u64 + dp.adder_bits() + 1,
-                flip_flops: regs,
+                luts: (dp.array_bits(ops) as f64 * per_bit).round() as u64 + dp.adder_bits() + 1,
+                flip_flops: regs - shared_regs - input_copies,
                 ..Resources::default()
             }
         }
+        // The DSPs register their inputs (one register for a square's two), and the
+        // 32-bit multiplier's low product, registered whole, goes into a DSP's output
+        // register.
         per => Resources {
             luts: dp.adder_bits() + 1,
-            flip_flops: regs - 32 * p,
-            dsps: p * per,
+            flip_flops: regs - shared_regs - 2 * l64 - if l == 32 { 32 } else { 0 },
+            dsps: products * per,
             ..Resources::default()
         },
     }
 }
 
-/// One MAC lane: multiplier, accumulator and the truncating output shift.
-pub fn mac_lane_resources(l: u32, d: &Device) -> Resources {
-    let l64 = u64::from(l);
-    ring_multiplier_resources(l, d).plus(Resources {
-        luts: 2 * l64,
-        flip_flops: 2 * l64,
+/// One MAC lane truncating by `frac_bits`: the multiplier; the accumulator, its clear
+/// and the party-1 negation (`l` bits each, less the control); the `l - f` bits
+/// negated back and chosen by party, three LUTs each; the `last` delay line, the
+/// accumulator and the output register (whose top `f` bits are one bit).
+pub fn mac_lane_resources(l: u32, frac_bits: u32, d: &Device) -> Resources {
+    let (l64, k) = (u64::from(l), u64::from(l - frac_bits.min(l)));
+    multiplier_resources(l, Operands::Distinct, d).plus(Resources {
+        luts: 2 * l64 + 3 * k + 4,
+        flip_flops: ring_multiplier(l).latency + l64 + (k + 1) + 1,
         ..Resources::default()
     })
 }
@@ -276,17 +356,34 @@ pub fn square_products(l: u32) -> u64 {
         .sum()
 }
 
-/// One Beaver lane: four multipliers (`d a`, `d d`, `w2 x^2`, `w1 x`; the square's
-/// symmetric limb products shared) and five adders.
-pub fn beaver_lane_resources(l: u32, d: &Device) -> Resources {
-    let l64 = u64::from(l);
-    let mut r = ring_multiplier_resources(l, d).times(4).plus(Resources {
-        luts: 5 * l64,
-        flip_flops: 4 * l64,
+/// One Beaver lane truncating by `frac_bits`: four multipliers (`d a`; the square
+/// `d d`, whose input is `d a`'s; `w1 x`; `w2` times the truncated square), five adders
+/// (`l` bits each) and the two truncations (`l - f` bits negated back and chosen by
+/// party, seven LUTs a bit for both); the delay lines that keep `c`, `x`, `w1`, `w2`
+/// and `b` in step with the multipliers, and the square and output registers. The
+/// multipliers of each stage share their valid pipeline.
+pub fn beaver_lane_resources(l: u32, frac_bits: u32, d: &Device) -> Resources {
+    let (l64, k) = (u64::from(l), u64::from(l - frac_bits.min(l)));
+    let m = ring_multiplier(l).latency;
+    let in_logic = d.dsp.per_16x16() == 0;
+    let muls = [
+        Operands::Distinct,
+        Operands::Square,
+        Operands::Distinct,
+        Operands::Truncated { frac_bits },
+    ]
+    .into_iter()
+    .fold(Resources::default(), |r, ops| {
+        r.plus(multiplier_resources(l, ops, d))
+    });
+    let delays = (m + 3 * (m + 1) + (2 * m + 1)) * l64;
+    let shared = 2 * m + if in_logic { l64 } else { 0 };
+    let mut r = muls.plus(Resources {
+        luts: 5 * l64 + 7 * k,
+        flip_flops: delays + (k + 1) + 1 + l64 + 1,
         ..Resources::default()
     });
-    let per = d.dsp.per_16x16();
-    r.dsps -= (partial_products(l) - square_products(l)) * per;
+    r.flip_flops -= shared;
     r
 }
 
@@ -416,8 +513,34 @@ mod tests {
         assert!(ring_multiplier_resources(32, &hx8k).luts > 500);
         assert_eq!([16, 32, 64].map(square_products), [1, 2, 6]);
         let dp = MultiplierDatapath::new(64);
-        assert_eq!(dp.products, vec![0, 16, 16, 32, 32, 32, 48, 48, 48, 48]);
+        let lows: Vec<u32> = dp.products.iter().map(|p| p.low).collect();
+        assert_eq!(lows, [0, 16, 16, 32, 32, 32, 48, 48, 48, 48]);
+        assert!(dp.products.iter().all(|p| p.width() <= 32));
         assert_eq!(dp.levels.len() as u64, ring_multiplier(64).latency - 2);
+        assert_eq!(dp.levels[0][0], Span { low: 0, high: 49 });
         assert_eq!(MultiplierDatapath::new(32).register_bits(), 212);
+        assert_eq!(dp.register_bits(), 807, "yosys keeps 807 of ring_mul64");
+    }
+
+    #[test]
+    fn synthesis_shares_what_a_square_or_a_truncated_operand_repeats() {
+        let (up5k, hx8k) = (Device::find("up5k").unwrap(), Device::find("hx8k").unwrap());
+        for l in [16, 32, 64] {
+            let dp = MultiplierDatapath::new(l);
+            let full = dp.array_bits(Operands::Distinct);
+            assert!(dp.array_bits(Operands::Square) < full * 6 / 10, "{l}");
+            assert_eq!(
+                dp.array_bits(Operands::Truncated { frac_bits: 0 }),
+                full,
+                "nothing truncated: the full array"
+            );
+            let sq = multiplier_resources(l, Operands::Square, &up5k);
+            assert_eq!(sq.dsps, square_products(l));
+            for d in [&up5k, &hx8k] {
+                let r = |f| beaver_lane_resources(l, f, d).luts;
+                assert!(r(4) > r(12), "fewer truncated bits, more logic");
+            }
+        }
+        assert_eq!(MultiplierDatapath::new(32).square_duplicate_bits(), 16);
     }
 }

@@ -20,6 +20,7 @@ use crate::accel::{units, AcceleratorConfig, ConfigError, FitReport};
 use crate::device::Device;
 use crate::network::NetworkProfile;
 use crate::protocol::{self, OpCost, Operation, PhaseCost};
+use crate::spec::FixedPoint;
 use serde::Serialize;
 use std::fmt::Write as _;
 
@@ -230,13 +231,17 @@ pub enum EstimateError {
     /// The configuration is unusable on the device.
     #[error(transparent)]
     Config(#[from] ConfigError),
-    /// The configuration's ring is not the model's.
-    #[error("the accelerator computes in a {config}-bit ring but the model in a {model}-bit ring (fixed_point.ring_bits)")]
-    Ring {
+    /// The configuration's fixed-point format is not the model's.
+    #[error(
+        "the accelerator computes in a {}-bit ring with {} fractional bits but the model in a \
+         {}-bit ring with {} (fixed_point)",
+        config.ring_bits, config.frac_bits, model.ring_bits, model.frac_bits
+    )]
+    Format {
         /// The configuration's.
-        config: u32,
+        config: FixedPoint,
         /// The model's.
-        model: u32,
+        model: FixedPoint,
     },
 }
 
@@ -411,17 +416,21 @@ impl CostModel {
         }
     }
 
-    /// The estimate of a network's operators, computed in a `ring_bits`-bit ring.
+    /// The estimate of a network's operators, computed in the fixed-point format `fixed`.
     pub fn network_estimate(
         &self,
         name: &str,
-        ring_bits: u32,
+        fixed: FixedPoint,
         workloads: &[Workload],
     ) -> Result<NetworkEstimate, EstimateError> {
-        if ring_bits != self.config.ring_bits {
-            return Err(EstimateError::Ring {
-                config: self.config.ring_bits,
-                model: ring_bits,
+        let config = FixedPoint {
+            ring_bits: self.config.ring_bits,
+            frac_bits: self.config.frac_bits,
+        };
+        if fixed != config {
+            return Err(EstimateError::Format {
+                config,
+                model: fixed,
             });
         }
         let layers: Vec<LayerEstimate> = workloads.iter().map(|w| self.layer(w)).collect();
@@ -608,7 +617,7 @@ mod tests {
 
     fn model(device: &str, net: &str) -> CostModel {
         let d = Device::find(device).unwrap();
-        let c = AcceleratorConfig::for_device(&d, 32);
+        let c = AcceleratorConfig::for_device(&d, FixedPoint::default());
         CostModel::new(d, c, NetworkProfile::find(net).unwrap()).unwrap()
     }
 
@@ -686,12 +695,25 @@ mod tests {
     }
 
     #[test]
-    fn ring_mismatch_is_an_error() {
+    fn format_mismatch_is_an_error() {
         let m = model("zcu102", "lan");
         let e = m
-            .network_estimate("n", 16, &[relu_layer(1)])
+            .network_estimate("n", FixedPoint::for_ring(16), &[relu_layer(1)])
             .unwrap_err()
             .to_string();
         assert!(e.contains("32-bit") && e.contains("16-bit"), "{e}");
+        let other = FixedPoint {
+            frac_bits: 8,
+            ..FixedPoint::default()
+        };
+        let e = m
+            .network_estimate("n", other, &[relu_layer(1)])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("12 fractional bits") && e.contains("with 8"),
+            "{e}"
+        );
+        assert!(m.network_estimate("n", FixedPoint::default(), &[]).is_ok());
     }
 }

@@ -45,6 +45,15 @@ pub struct FixedPoint {
 impl FixedPoint {
     /// The ring widths the protocol and the accelerator support.
     pub const RING_BITS: [u32; 3] = [16, 32, 64];
+
+    /// The usual format of an `l`-bit ring: 12 fractional bits, or the most whose
+    /// products still fit (`2f < l`) in a narrower ring.
+    pub fn for_ring(ring_bits: u32) -> FixedPoint {
+        FixedPoint {
+            ring_bits,
+            frac_bits: 12.min((ring_bits / 2).saturating_sub(1)),
+        }
+    }
 }
 
 impl Default for FixedPoint {
