@@ -20,18 +20,26 @@ fn hdl_writes_every_block_and_a_manifest() {
         dir.to_str().unwrap(),
     ]);
     assert!(out.status.success(), "{}", stderr(&out));
-    for f in ["ring_mul16.v", "mac_lane16.v", "beaver_lane16.v"] {
+    for f in [
+        "ring_mul16.v",
+        "mac_lane16.v",
+        "beaver_lane16.v",
+        "beaver_mul16.v",
+    ] {
         let v = std::fs::read_to_string(dir.join(f)).unwrap();
         assert!(v.contains("module top("), "{f}");
     }
     let manifest: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(dir.join("blocks.json")).unwrap()).unwrap();
-    assert_eq!(manifest.as_array().unwrap().len(), 3);
+    assert_eq!(manifest.as_array().unwrap().len(), 4);
     assert_eq!(
         manifest[1]["latency"], 3,
         "a 16-bit MAC lane: multiplier 2 + accumulate 1"
     );
-    assert_eq!(manifest[1]["frac_bits"], 7, "the 16-bit ring's usual format");
+    assert_eq!(
+        manifest[1]["frac_bits"], 7,
+        "the 16-bit ring's usual format"
+    );
     // The configuration written beside them reads back, and its truncation is the
     // blocks' when it is given back with `--config`.
     let acc = dir.join("accelerator.yaml");
@@ -48,8 +56,7 @@ fn hdl_writes_every_block_and_a_manifest() {
     ]);
     assert!(out.status.success(), "{}", stderr(&out));
     let manifest: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(again.join("blocks.json")).unwrap())
-            .unwrap();
+        serde_json::from_str(&std::fs::read_to_string(again.join("blocks.json")).unwrap()).unwrap();
     assert_eq!(manifest[2]["frac_bits"], 5);
 }
 
@@ -58,7 +65,7 @@ fn sim_checks_every_block_on_verilator() {
     let out = polympc(&["sim", "--ring-bits", "32", "--vectors", "200"]);
     assert!(out.status.success(), "{}", stderr(&out));
     let text = String::from_utf8(out.stdout).unwrap();
-    for b in ["ring_mul32", "mac_lane32", "beaver_lane32"] {
+    for b in ["ring_mul32", "mac_lane32", "beaver_lane32", "beaver_mul32"] {
         let line = text.lines().find(|l| l.starts_with(b)).unwrap();
         assert!(line.ends_with("ok"), "{line}");
     }

@@ -27,6 +27,7 @@ fn model(kind: BlockKind, l: u32, f: u32, d: &Device) -> Resources {
         BlockKind::RingMul => units::ring_multiplier_resources(l, d),
         BlockKind::MacLane => units::mac_lane_resources(l, f, d),
         BlockKind::BeaverLane => units::beaver_lane_resources(l, f, d),
+        BlockKind::BeaverMul => units::beaver_mul_resources(l, f, d),
     }
 }
 
@@ -39,7 +40,8 @@ fn every_block_matches_yosys() {
             for kind in BlockKind::ALL {
                 // The truncation changes the lanes, not the multiplier.
                 let fs: &[u32] = match kind {
-                    BlockKind::MacLane | BlockKind::BeaverLane if l < 64 => &[4, 12],
+                    BlockKind::RingMul => &[12],
+                    _ if l < 64 => &[4, 12],
                     _ => &[12],
                 };
                 for &f in fs {

@@ -2,6 +2,7 @@
 //! `polympc sim`).
 
 use crate::beaver::{BeaverLane16, BeaverLane32, BeaverLane64};
+use crate::beaver_mul::{BeaverMul16, BeaverMul32, BeaverMul64};
 use crate::mac::{MacLane16, MacLane32, MacLane64};
 use crate::ring::{RingMul16, RingMul32, RingMul64};
 use perf_model::accel::units::{self, Timing};
@@ -15,14 +16,17 @@ pub enum BlockKind {
     MacLane,
     /// Beaver lane (square and polynomial).
     BeaverLane,
+    /// Beaver multiply unit (product of two shared values).
+    BeaverMul,
 }
 
 impl BlockKind {
     /// Every kind.
-    pub const ALL: [BlockKind; 3] = [
+    pub const ALL: [BlockKind; 4] = [
         BlockKind::RingMul,
         BlockKind::MacLane,
         BlockKind::BeaverLane,
+        BlockKind::BeaverMul,
     ];
 
     /// File-friendly name with the ring width, e.g. `mac_lane32`.
@@ -31,6 +35,7 @@ impl BlockKind {
             BlockKind::RingMul => "ring_mul",
             BlockKind::MacLane => "mac_lane",
             BlockKind::BeaverLane => "beaver_lane",
+            BlockKind::BeaverMul => "beaver_mul",
         };
         format!("{base}{l}")
     }
@@ -41,6 +46,7 @@ impl BlockKind {
             BlockKind::RingMul => units::ring_multiplier(l),
             BlockKind::MacLane => units::mac_lane(l),
             BlockKind::BeaverLane => units::beaver_lane(l),
+            BlockKind::BeaverMul => units::beaver_mul(l),
         }
     }
 
@@ -58,6 +64,9 @@ impl BlockKind {
             (BlockKind::BeaverLane, 16) => gen(BeaverLane16::new(frac_bits)),
             (BlockKind::BeaverLane, 32) => gen(BeaverLane32::new(frac_bits)),
             (BlockKind::BeaverLane, 64) => gen(BeaverLane64::new(frac_bits)),
+            (BlockKind::BeaverMul, 16) => gen(BeaverMul16::new(frac_bits)),
+            (BlockKind::BeaverMul, 32) => gen(BeaverMul32::new(frac_bits)),
+            (BlockKind::BeaverMul, 64) => gen(BeaverMul64::new(frac_bits)),
             _ => return None,
         })
     }

@@ -5,6 +5,7 @@
 //! formula.
 
 pub mod beaver;
+pub mod beaver_mul;
 pub mod blocks;
 pub mod mac;
 pub mod ring;

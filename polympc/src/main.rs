@@ -234,7 +234,7 @@ fn hdl_cmd(a: &BlockArgs, out: &Path) -> Result<()> {
         let count = match kind {
             BlockKind::RingMul => 0,
             BlockKind::MacLane => c.mac_lanes,
-            BlockKind::BeaverLane => c.beaver_lanes,
+            BlockKind::BeaverLane | BlockKind::BeaverMul => c.beaver_lanes,
         };
         println!(
             "{:<14} {:<20} latency {:>2}, II {}, {} in the configuration",

@@ -4,6 +4,7 @@
 
 use crate::verilator::{HarnessError, VerilatedDesign};
 use hdl::beaver::{self, PolyInput};
+use hdl::beaver_mul::{self, MulInput};
 use hdl::blocks::BlockKind;
 use hdl::mac;
 use hdl::ring::{self, mask};
@@ -115,14 +116,15 @@ pub fn drive_mac(
     taken(d, &rows, vcd)
 }
 
-/// Streams elements into a Beaver lane as `party`, one per cycle.
-pub fn drive_beaver(
+/// Streams elements, one per cycle, into a block with a `party` input: each element
+/// gives the values of the ports `names`.
+fn drive_elements(
     d: &VerilatedDesign,
-    elems: &[PolyInput],
+    names: &[&str],
+    elems: &[Vec<u64>],
     party: u8,
     vcd: Option<&Path>,
 ) -> Result<Vec<(usize, u64)>, HarnessError> {
-    let names = ["x", "a", "c", "d", "w2", "w1", "b"];
     let idx = names
         .iter()
         .map(|n| port(d, n))
@@ -137,7 +139,7 @@ pub fn drive_beaver(
         let mut row = vec![0u128; d.inputs().len()];
         (row[rout], row[pty]) = (1, party.into());
         if let Some(e) = e {
-            for (i, v) in idx.iter().zip([e.x, e.a, e.c, e.d, e.w2, e.w1, e.b]) {
+            for (i, &v) in idx.iter().zip(e) {
                 row[*i] = v.into();
             }
             row[vin] = 1;
@@ -145,6 +147,34 @@ pub fn drive_beaver(
         rows.push(row);
     }
     taken(d, &rows, vcd)
+}
+
+/// Streams elements into a Beaver lane as `party`, one per cycle.
+pub fn drive_beaver(
+    d: &VerilatedDesign,
+    elems: &[PolyInput],
+    party: u8,
+    vcd: Option<&Path>,
+) -> Result<Vec<(usize, u64)>, HarnessError> {
+    let rows: Vec<Vec<u64>> = elems
+        .iter()
+        .map(|e| vec![e.x, e.a, e.c, e.d, e.w2, e.w1, e.b])
+        .collect();
+    drive_elements(d, &["x", "a", "c", "d", "w2", "w1", "b"], &rows, party, vcd)
+}
+
+/// Streams elements into a Beaver multiply unit as `party`, one per cycle.
+pub fn drive_beaver_mul(
+    d: &VerilatedDesign,
+    elems: &[MulInput],
+    party: u8,
+    vcd: Option<&Path>,
+) -> Result<Vec<(usize, u64)>, HarnessError> {
+    let rows: Vec<Vec<u64>> = elems
+        .iter()
+        .map(|e| vec![e.a, e.b, e.c, e.d, e.e, e.truncate.into()])
+        .collect();
+    drive_elements(d, &["a", "b", "c", "d", "e", "truncate"], &rows, party, vcd)
 }
 
 /// What checking one block found.
@@ -314,6 +344,30 @@ pub fn check(
                     want: elems
                         .iter()
                         .map(|e| beaver::poly_share(e, frac_bits, party, l))
+                        .collect(),
+                    cycles: elems.len() + 20,
+                    got,
+                })
+            })
+            .collect::<Result<_, HarnessError>>()?,
+        BlockKind::BeaverMul => (0..2u8)
+            .map(|party| {
+                let elems: Vec<MulInput> = (0..n / 2)
+                    .map(|_| MulInput {
+                        a: v.next_u64() & m,
+                        b: v.next_u64() & m,
+                        c: v.next_u64() & m,
+                        d: v.next_u64() & m,
+                        e: v.next_u64() & m,
+                        truncate: v.next_u64() & 1 == 1,
+                    })
+                    .collect();
+                let got = drive_beaver_mul(&d, &elems, party, vcd_for(party))?;
+                Ok(Run {
+                    ii: interval(&got),
+                    want: elems
+                        .iter()
+                        .map(|e| beaver_mul::product_share(e, frac_bits, party, l))
                         .collect(),
                     cycles: elems.len() + 20,
                     got,

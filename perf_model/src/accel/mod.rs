@@ -65,7 +65,8 @@ pub struct AcceleratorConfig {
     pub clock_mhz: f64,
     /// Lanes of the MAC array (one ring multiply-accumulate per cycle each).
     pub mac_lanes: u32,
-    /// Beaver / polynomial lanes (one element per cycle each).
+    /// Beaver lanes (one element per cycle each): a square-and-polynomial unit and a
+    /// multiply unit each.
     pub beaver_lanes: u32,
     /// Garbled-circuit engines.
     pub gc: GcConfig,
@@ -328,6 +329,11 @@ impl AcceleratorConfig {
                 "beaver lane".to_string(),
                 u64::from(self.beaver_lanes),
                 units::beaver_lane_resources(l, f, d).times(self.beaver_lanes.into()),
+            ),
+            (
+                "beaver mul".to_string(),
+                u64::from(self.beaver_lanes),
+                units::beaver_mul_resources(l, f, d).times(self.beaver_lanes.into()),
             ),
             (
                 "gc engine".to_string(),

@@ -67,6 +67,15 @@ pub fn beaver_lane(l: u32) -> Timing {
     }
 }
 
+/// One Beaver multiply unit: three multipliers side by side (`d b`, `e a`, `d e`),
+/// then the adder and truncation stage.
+pub fn beaver_mul(l: u32) -> Timing {
+    Timing {
+        latency: ring_multiplier(l).latency + 1,
+        ii: 1,
+    }
+}
+
 /// AES rounds.
 pub const AES_ROUNDS: u64 = 10;
 
@@ -384,6 +393,27 @@ pub fn beaver_lane_resources(l: u32, frac_bits: u32, d: &Device) -> Resources {
         ..Resources::default()
     });
     r.flip_flops -= shared;
+    r
+}
+
+/// One Beaver multiply unit truncating by `frac_bits` when asked: three multipliers
+/// (`d` and `e` each feed two, so in logic they share input registers), three adders
+/// and the party-0 choice (`l` bits each), the optional truncation (the party-1
+/// negation, `l` bits, and the `l - f` bits negated back and chosen, four LUTs a bit); the delay line
+/// of `c` and the truncation flag, the output register. The multipliers share their
+/// valid pipeline.
+pub fn beaver_mul_resources(l: u32, frac_bits: u32, d: &Device) -> Resources {
+    let (l64, k) = (u64::from(l), u64::from(l - frac_bits.min(l)));
+    let m = ring_multiplier(l).latency;
+    let in_logic = d.dsp.per_16x16() == 0;
+    let mut r = multiplier_resources(l, Operands::Distinct, d)
+        .times(3)
+        .plus(Resources {
+            luts: 5 * l64 + 4 * k,
+            flip_flops: m * (l64 + 1) + l64 + 1,
+            ..Resources::default()
+        });
+    r.flip_flops -= 2 * m + if in_logic { 2 * l64 } else { 0 };
     r
 }
 
