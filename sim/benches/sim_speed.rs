@@ -4,7 +4,7 @@
 //! Both runs check their products against the golden model. Target: Verilator at
 //! least 100x faster.
 //!
-//! `cargo bench -p hdl --bench sim_speed` (set `SIM_SPEED_CYCLES` to change the
+//! `cargo bench -p sim --bench sim_speed` (set `SIM_SPEED_CYCLES` to change the
 //! Verilator run's length; rust-hdl's is a hundredth of it).
 
 #![allow(clippy::unwrap_used)] // a benchmark: a failed unwrap is a failed run

@@ -7,6 +7,7 @@
 //! profile are in [`library`]; the cost model counts their gates, and the garbling
 //! engines run them.
 
+pub mod garble;
 pub mod library;
 
 use std::fmt;
@@ -123,6 +124,14 @@ pub enum CircuitError {
         index: usize,
         /// The wire.
         wire: Wire,
+    },
+    /// A garbled circuit with the wrong number of tables.
+    #[error("the garbled circuit has {got} tables but the circuit {expected} AND gates")]
+    Tables {
+        /// AND gates of the circuit.
+        expected: usize,
+        /// Tables supplied.
+        got: usize,
     },
     /// Inputs of the wrong length were supplied.
     #[error("expected {expected} {party} input bits, got {got}")]
