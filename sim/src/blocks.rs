@@ -266,6 +266,28 @@ fn interval(got: &[(usize, u64)]) -> u64 {
         .unwrap_or(1)
 }
 
+/// One run per party of `n / 2` random elements, one per cycle, through a block that
+/// takes a whole element each cycle (the Beaver units).
+fn element_runs<T>(
+    n: usize,
+    mut random: impl FnMut() -> T,
+    drive: impl Fn(&[T], u8) -> Result<Vec<(usize, u64)>, HarnessError>,
+    golden: impl Fn(&T, u8) -> u64,
+) -> Result<Vec<Run>, HarnessError> {
+    (0..2u8)
+        .map(|party| {
+            let elems: Vec<T> = (0..n / 2).map(|_| random()).collect();
+            let got = drive(&elems, party)?;
+            Ok(Run {
+                ii: interval(&got),
+                want: elems.iter().map(|e| golden(e, party)).collect(),
+                cycles: elems.len() + 20,
+                got,
+            })
+        })
+        .collect()
+}
+
 /// Checks a block with `n` random vectors (half for each party where the block has
 /// one): bit-exact outputs, latency and initiation interval from a full-rate stream.
 pub fn check(
@@ -325,55 +347,33 @@ pub fn check(
                 })
             })
             .collect::<Result<_, HarnessError>>()?,
-        BlockKind::BeaverLane => (0..2u8)
-            .map(|party| {
-                let elems: Vec<PolyInput> = (0..n / 2)
-                    .map(|_| PolyInput {
-                        x: v.next_u64() & m,
-                        a: v.next_u64() & m,
-                        c: v.next_u64() & m,
-                        d: v.next_u64() & m,
-                        w2: v.next_u64() & m,
-                        w1: v.next_u64() & m,
-                        b: v.next_u64() & m,
-                    })
-                    .collect();
-                let got = drive_beaver(&d, &elems, party, vcd_for(party))?;
-                Ok(Run {
-                    ii: interval(&got),
-                    want: elems
-                        .iter()
-                        .map(|e| beaver::poly_share(e, frac_bits, party, l))
-                        .collect(),
-                    cycles: elems.len() + 20,
-                    got,
-                })
-            })
-            .collect::<Result<_, HarnessError>>()?,
-        BlockKind::BeaverMul => (0..2u8)
-            .map(|party| {
-                let elems: Vec<MulInput> = (0..n / 2)
-                    .map(|_| MulInput {
-                        a: v.next_u64() & m,
-                        b: v.next_u64() & m,
-                        c: v.next_u64() & m,
-                        d: v.next_u64() & m,
-                        e: v.next_u64() & m,
-                        truncate: v.next_u64() & 1 == 1,
-                    })
-                    .collect();
-                let got = drive_beaver_mul(&d, &elems, party, vcd_for(party))?;
-                Ok(Run {
-                    ii: interval(&got),
-                    want: elems
-                        .iter()
-                        .map(|e| beaver_mul::product_share(e, frac_bits, party, l))
-                        .collect(),
-                    cycles: elems.len() + 20,
-                    got,
-                })
-            })
-            .collect::<Result<_, HarnessError>>()?,
+        BlockKind::BeaverLane => element_runs(
+            n,
+            || PolyInput {
+                x: v.next_u64() & m,
+                a: v.next_u64() & m,
+                c: v.next_u64() & m,
+                d: v.next_u64() & m,
+                w2: v.next_u64() & m,
+                w1: v.next_u64() & m,
+                b: v.next_u64() & m,
+            },
+            |elems, party| drive_beaver(&d, elems, party, vcd_for(party)),
+            |e, party| beaver::poly_share(e, frac_bits, party, l),
+        )?,
+        BlockKind::BeaverMul => element_runs(
+            n,
+            || MulInput {
+                a: v.next_u64() & m,
+                b: v.next_u64() & m,
+                c: v.next_u64() & m,
+                d: v.next_u64() & m,
+                e: v.next_u64() & m,
+                truncate: v.next_u64() & 1 == 1,
+            },
+            |elems, party| drive_beaver_mul(&d, elems, party, vcd_for(party)),
+            |e, party| beaver_mul::product_share(e, frac_bits, party, l),
+        )?,
     };
     // Latency and interval from the first run (party 0); outputs of all runs compared.
     let latency = runs[0].got.first().map_or(0, |g| g.0 as u64);
