@@ -7,7 +7,6 @@
 
 use bitstreams::synth::ice40_cells;
 use hdl::blocks::BlockKind;
-use perf_model::accel::units::{self, Resources};
 use perf_model::Device;
 
 fn within(model: u64, tool: u64, what: &str) -> Result<(), String> {
@@ -19,15 +18,6 @@ fn within(model: u64, tool: u64, what: &str) -> Result<(), String> {
             "{what}: perf_model {model}, yosys {tool} ({:.1}% off)",
             100.0 * err
         ))
-    }
-}
-
-fn model(kind: BlockKind, l: u32, f: u32, d: &Device) -> Resources {
-    match kind {
-        BlockKind::RingMul => units::ring_multiplier_resources(l, d),
-        BlockKind::MacLane => units::mac_lane_resources(l, f, d),
-        BlockKind::BeaverLane => units::beaver_lane_resources(l, f, d),
-        BlockKind::BeaverMul => units::beaver_mul_resources(l, f, d),
     }
 }
 
@@ -47,7 +37,7 @@ fn every_block_matches_yosys() {
                 for &f in fs {
                     let v = kind.verilog(l, f).unwrap();
                     let cells = ice40_cells(&kind.name(l), &v, dsp).unwrap();
-                    let m = model(kind, l, f, &d);
+                    let m = kind.resources(l, f, &d);
                     let what = format!("{} f={f} on {device}", kind.name(l));
                     eprintln!(
                         "{what}: LUT {}/{}, FF {}/{}, DSP {}/{} (perf_model/yosys)",

@@ -5,7 +5,8 @@ use crate::beaver::{BeaverLane16, BeaverLane32, BeaverLane64};
 use crate::beaver_mul::{BeaverMul16, BeaverMul32, BeaverMul64};
 use crate::mac::{MacLane16, MacLane32, MacLane64};
 use crate::ring::{RingMul16, RingMul32, RingMul64};
-use perf_model::accel::units::{self, Timing};
+use perf_model::accel::units::{self, Resources, Timing};
+use perf_model::Device;
 
 /// A kind of block.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -47,6 +48,16 @@ impl BlockKind {
             BlockKind::MacLane => units::mac_lane(l),
             BlockKind::BeaverLane => units::beaver_lane(l),
             BlockKind::BeaverMul => units::beaver_mul(l),
+        }
+    }
+
+    /// perf_model's resources of the block on a device, truncating by `frac_bits`.
+    pub fn resources(self, l: u32, frac_bits: u32, d: &Device) -> Resources {
+        match self {
+            BlockKind::RingMul => units::ring_multiplier_resources(l, d),
+            BlockKind::MacLane => units::mac_lane_resources(l, frac_bits, d),
+            BlockKind::BeaverLane => units::beaver_lane_resources(l, frac_bits, d),
+            BlockKind::BeaverMul => units::beaver_mul_resources(l, frac_bits, d),
         }
     }
 

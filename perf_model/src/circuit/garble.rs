@@ -290,7 +290,6 @@ impl LabelRng {
 #[cfg(test)]
 mod tests {
     use super::super::library;
-    use super::super::{from_bits, to_bits};
     use super::*;
 
     #[test]
@@ -299,50 +298,6 @@ mod tests {
         assert_eq!(double(1 << 127), 0x87);
         let h = Hasher::default();
         assert_eq!(h.hash_n([(5, 3), (7, 9)]), [h.hash(5, 3), h.hash(7, 9)]);
-    }
-
-    fn relu_on_shares(l: u32, xs: u64, xc: u64, r: u64, seed: u128) -> (u64, u64) {
-        let c = library::relu(l);
-        let m = if l == 64 { u64::MAX } else { (1 << l) - 1 };
-        let h = Hasher::default();
-        let mut rng = LabelRng::new(seed);
-        let delta = Delta::new(rng.next_label());
-        let zeros = rng.labels((c.garbler_inputs + c.evaluator_inputs) as usize);
-        let (gc, state) = garble(&c, delta, &zeros, &h).unwrap();
-        let bits: Vec<bool> = [
-            to_bits(xs, l),
-            to_bits(xc, l),
-            to_bits(r.wrapping_neg() & m, l),
-        ]
-        .concat();
-        let labels: Vec<Label> = bits
-            .iter()
-            .enumerate()
-            .map(|(i, &b)| state.input_label(i, b))
-            .collect();
-        let out = evaluate(&c, &gc, &labels, &h).unwrap();
-        let decoded: Vec<bool> = out
-            .iter()
-            .enumerate()
-            .map(|(i, &l)| state.decode_label(i, l).unwrap())
-            .collect();
-        assert_eq!(decode(&out, &gc.decode), decoded);
-        let x = xs.wrapping_add(xc) & m;
-        let relu = if (x >> (l - 1)) & 1 == 1 { 0 } else { x };
-        (from_bits(&decoded), relu.wrapping_sub(r) & m)
-    }
-
-    #[test]
-    fn garbled_relu_is_relu_re_shared() {
-        for (l, xs, xc, r) in [
-            (16, 0x1234, 0x0f00, 0x5555),
-            (16, 0xfff0, 0x0001, 7),
-            (32, 0xdead_beef, 0x1234_5678, 0x0bad_cafe),
-            (64, 1 << 63, 5, 99),
-        ] {
-            let (got, want) = relu_on_shares(l, xs, xc, r, 42);
-            assert_eq!(got, want, "l = {l}");
-        }
     }
 
     #[test]
