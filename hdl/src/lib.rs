@@ -7,6 +7,7 @@
 pub mod beaver;
 pub mod beaver_mul;
 pub mod blocks;
+pub mod gc;
 pub mod mac;
 pub mod ring;
 

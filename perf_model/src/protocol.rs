@@ -100,10 +100,15 @@ impl GcWork {
         self.instances * self.and_gates
     }
 
-    /// Gate-issue cycles of all instances on one engine whose AND gates hold the issue
-    /// slot for `and_ii` cycles (free gates take one).
+    /// Issue cycles of all instances on one engine whose AND gates hold the issue slot
+    /// for `and_ii` cycles; free gates, input-label loads and outputs take one.
     pub fn issue_slots(&self, and_ii: u64) -> u64 {
-        self.instances * (self.and_gates * and_ii + self.free_gates)
+        self.instances
+            * (self.and_gates * and_ii
+                + self.free_gates
+                + self.garbler_inputs
+                + self.evaluator_inputs
+                + self.outputs)
     }
 }
 

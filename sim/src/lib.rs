@@ -3,6 +3,7 @@
 //! ([`verilator`]), and finding Verilator ([`tools`]).
 
 pub mod blocks;
+pub mod gc;
 pub mod tools;
 pub mod verilator;
 

@@ -6,7 +6,9 @@
 //! figures must come within 10% of [`Resources`] here.
 
 use super::{AcceleratorConfig, Sbox};
+use crate::circuit::program::GcTiming;
 use crate::device::Device;
+use crate::protocol::GcWork;
 use serde::Serialize;
 
 /// When a unit's result appears and how often it takes new work.
@@ -79,17 +81,18 @@ pub fn beaver_mul(l: u32) -> Timing {
 /// AES rounds.
 pub const AES_ROUNDS: u64 = 10;
 
-/// An AES-128 core with `round_units` round circuits (1, 2, 5 or 10): ten rounds plus
-/// the input whitening register; a new block every `10 / round_units` cycles.
+/// An AES-128 core with `round_units` round circuits (1, 2, 5 or 10) in a ring, each
+/// followed by a register: a block takes ten cycles, one per round, and a new block may
+/// enter every `10 / round_units` cycles.
 pub fn aes_core(round_units: u32) -> Timing {
     Timing {
-        latency: AES_ROUNDS + 1,
+        latency: AES_ROUNDS,
         ii: AES_ROUNDS / u64::from(round_units.max(1)),
     }
 }
 
 /// A half-gates garbler per AND gate: the four hashes spread over its AES cores, plus
-/// a gate-fetch and an output stage. Free gates take one cycle.
+/// the label-RAM read and an output stage. Free gates take one cycle.
 pub fn garbler(aes_cores: u32, round_units: u32) -> Timing {
     let aes = aes_core(round_units);
     Timing {
@@ -107,15 +110,33 @@ pub fn evaluator(aes_cores: u32, round_units: u32) -> Timing {
     }
 }
 
-/// Cycles for a garbling or evaluation engine to run `instances` circuits of `ands`
-/// AND and `free` free gates on `units` units: one gate issued per cycle, an AND
-/// holding the issue slot for the unit's initiation interval; instances interleave so
-/// the pipeline never waits on a dependency.
-pub fn gc_cycles(t: Timing, units: u64, instances: u64, ands: u64, free: u64) -> u64 {
-    if instances == 0 {
+/// The hardware garbled-circuit engine (`hdl::gc`, four AES cores) as
+/// [`crate::circuit::program::schedule`] needs it: a result is in the label RAM one
+/// cycle after the engine outputs it.
+pub fn gc_engine(round_units: u32) -> GcTiming {
+    let t = garbler(4, round_units);
+    GcTiming {
+        latency: t.latency,
+        distance: t.latency + 1,
+        and_ii: t.ii,
+    }
+}
+
+/// Cycles for a garbling or evaluation engine to run `w.instances` circuits on `units`
+/// units: one instruction issued per cycle (a label load per input, the gates, an
+/// output per output), an AND holding the issue slot for the unit's initiation
+/// interval; instances interleave so the pipeline never waits on a dependency. Exact
+/// for the hardware engine when a unit interleaves at least `latency + 1` instances,
+/// a multiple of the interval.
+pub fn gc_cycles(t: Timing, units: u64, w: &GcWork) -> u64 {
+    if w.instances == 0 {
         return 0;
     }
-    instances.div_ceil(units.max(1)) * (ands * t.ii + free) + t.latency
+    let per = GcWork {
+        instances: w.instances.div_ceil(units.max(1)),
+        ..*w
+    };
+    per.issue_slots(t.ii) + t.latency
 }
 
 /// FPGA resources.
@@ -520,7 +541,7 @@ mod tests {
             "limbs i + j < l / 16"
         );
         assert_eq!([16, 32, 64].map(|l| ring_multiplier(l).latency), [2, 4, 6]);
-        assert_eq!(aes_core(10), Timing { latency: 11, ii: 1 });
+        assert_eq!(aes_core(10), Timing { latency: 10, ii: 1 });
         assert_eq!(aes_core(1).ii, 10);
         assert_eq!(
             garbler(4, 10).ii,
@@ -531,7 +552,15 @@ mod tests {
         assert_eq!(evaluator(2, 10).ii, 1);
         assert_eq!(evaluator(1, 1).ii, 20);
         assert_eq!(Timing { latency: 5, ii: 2 }.cycles(10, 3), 4 * 2 + 5);
-        assert_eq!(gc_cycles(garbler(4, 10), 2, 3, 93, 200), 2 * 293 + 13);
+        let w = GcWork {
+            instances: 3,
+            and_gates: 93,
+            free_gates: 200,
+            garbler_inputs: 32,
+            evaluator_inputs: 64,
+            outputs: 32,
+        };
+        assert_eq!(gc_cycles(garbler(4, 10), 2, &w), 2 * (293 + 128) + 12);
     }
 
     #[test]

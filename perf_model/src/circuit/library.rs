@@ -246,6 +246,30 @@ pub fn max(l: u32, n: u32) -> Circuit {
     b.finish(out)
 }
 
+/// A valid circuit from raw random draws, for property tests: `g` garbler and `e`
+/// evaluator inputs; each `(op, a, b)` adds an XOR, AND or inverter (`op % 3`) reading
+/// earlier wires `a` and `b` (modulo the wires so far); `outs` picks outputs likewise.
+pub fn random(g: u32, e: u32, ops: &[(u8, u32, u32)], outs: &[u32]) -> Circuit {
+    let mut wires = (g + e).max(1);
+    let mut gates = Vec::with_capacity(ops.len());
+    for &(op, a, b) in ops {
+        let (a, b, out) = (a % wires, b % wires, wires);
+        gates.push(match op % 3 {
+            0 => Gate::Xor { a, b, out },
+            1 => Gate::And { a, b, out },
+            _ => Gate::Inv { a, out },
+        });
+        wires += 1;
+    }
+    Circuit {
+        garbler_inputs: g,
+        evaluator_inputs: e,
+        wires,
+        gates,
+        outputs: outs.iter().map(|o| o % wires).collect(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::super::{from_bits, to_bits};

@@ -9,6 +9,7 @@
 
 pub mod garble;
 pub mod library;
+pub mod program;
 
 use std::fmt;
 
