@@ -97,6 +97,8 @@ pub enum Role<'a> {
 pub struct EngineRun {
     /// Tables of the garbled AND gates, in order (garbling only).
     pub tables: Vec<[Label; 2]>,
+    /// The cycle each table left.
+    pub table_cycles: Vec<u64>,
     /// The labels of the `Out` instructions, in order.
     pub outputs: Vec<Label>,
     /// The cycle after the last output.
@@ -189,6 +191,7 @@ pub fn drive_engine(
     let (rin, fault) = (port(d, "ready_in")?, port(d, "fault")?);
     let mut run = EngineRun {
         tables: Vec::new(),
+        table_cycles: Vec::new(),
         outputs: Vec::new(),
         cycles: 0,
         model_cycles: end,
@@ -204,6 +207,7 @@ pub fn drive_engine(
         }
         if o[opo] == u128::from(Op::And.code()) {
             run.tables.push([o[y0], o[y1]]);
+            run.table_cycles.push(cycle as u64);
         } else {
             run.outputs.push(o[y0]);
         }
