@@ -59,3 +59,46 @@ fn every_block_matches_yosys() {
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
+
+/// The rolled AES core and the half-gates engine built on four of them (the fully
+/// pipelined ones take ABC many minutes): LUTs and flip-flops within 10%, block RAMs
+/// exactly, on the HX8K (they use no multiplier, so the UltraPlus maps them alike).
+#[test]
+fn gc_blocks_match_yosys() {
+    use perf_model::accel::{units, AcceleratorConfig, Sbox};
+    let d = Device::find("hx8k").unwrap();
+    let mut cfg = AcceleratorConfig::for_device(&d, perf_model::FixedPoint::for_ring(16));
+    cfg.gc.aes_cores = 4;
+    cfg.gc.aes_round_units = 1;
+    cfg.gc.sbox = Sbox::Lut;
+    cfg.gc.label_ram_wires = 1 << hdl::gc::engine::SLOT_BITS;
+    let blocks = [
+        (
+            "aes1",
+            hdl::gc::aes_verilog(1).unwrap(),
+            units::aes_core_resources(1, Sbox::Lut, &d),
+        ),
+        (
+            "gc_engine1",
+            hdl::gc::engine_verilog(1).unwrap(),
+            units::gc_engine_resources(&cfg, &d),
+        ),
+    ];
+    let mut failures = Vec::new();
+    for (name, v, m) in blocks {
+        let cells = ice40_cells(name, &v, false).unwrap();
+        eprintln!(
+            "{name} on hx8k: LUT {}/{}, FF {}/{}, BRAM {}/{} (perf_model/yosys)",
+            m.luts, cells.luts, m.flip_flops, cells.flip_flops, m.bram, cells.brams
+        );
+        failures.extend(within(m.luts, cells.luts, &format!("{name} LUTs")).err());
+        failures.extend(within(m.flip_flops, cells.flip_flops, &format!("{name} FFs")).err());
+        if m.bram != cells.brams {
+            failures.push(format!(
+                "{name} BRAMs: perf_model {}, yosys {}",
+                m.bram, cells.brams
+            ));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}

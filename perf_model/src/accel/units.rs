@@ -438,13 +438,13 @@ pub fn beaver_mul_resources(l: u32, frac_bits: u32, d: &Device) -> Resources {
     r
 }
 
-/// LUTs of one AES S-box in logic (a composite-field S-box: 32 six-input or 120
-/// four-input LUTs).
+/// LUTs of one AES S-box in logic: the 256-entry table as yosys maps it to four-input
+/// LUTs (calibrated: `bitstreams/tests/calibration.rs`), or 32 six-input LUTs.
 fn sbox_luts(d: &Device) -> u64 {
     if d.lut_inputs >= 6 {
         32
     } else {
-        120
+        285
     }
 }
 
@@ -459,38 +459,49 @@ fn ram_blocks(bits: u64, width: u64, d: &Device) -> u64 {
     bits.div_ceil(block).max(width.div_ceil(port))
 }
 
-/// One AES-128 core: `round_units` round circuits (16 S-boxes, MixColumns with the
-/// fixed round key folded in), a 128-bit state register per round unit and the
-/// feedback multiplexer of a rolled core.
+/// Flip-flops of one round circuit's register: state, round key, round number, valid.
+const AES_STAGE_FFS: u64 = 128 + 128 + 4 + 1;
+
+/// One AES-128 core (`hdl::gc::aes`): `round_units` round circuits, each with 16 state
+/// and 4 key-schedule S-boxes, MixColumns (a five-input XOR a bit), the key step and
+/// AddRoundKey, and its stage register; the whitening XOR, and in a rolled core the
+/// first circuit's choice between a new block and a looping one.
 pub fn aes_core_resources(round_units: u32, sbox: Sbox, d: &Device) -> Resources {
     let ru = u64::from(round_units);
-    let mix = if d.lut_inputs >= 6 { 128 } else { 256 };
+    let lut6 = d.lut_inputs >= 6;
+    let (mix, key) = if lut6 { (128, 128) } else { (256, 192) };
     let (sbox_luts, sbox_bram) = match sbox {
-        Sbox::Lut => (16 * sbox_luts(d), 0),
+        Sbox::Lut => (20 * sbox_luts(d), 0),
         // A dual-ported block serves two S-box lookups per cycle.
-        Sbox::Ram => (0, 8 * ram_blocks(2 * 256 * 8, 16, d)),
+        Sbox::Ram => (0, 10 * ram_blocks(2 * 256 * 8, 16, d)),
     };
-    let feedback = if round_units < 10 { 128 } else { 0 };
+    let entry = if round_units < 10 { 2 * 128 + 8 } else { 128 };
     Resources {
-        luts: ru * (sbox_luts + mix) + feedback + 16,
-        flip_flops: ru * 128 + 128 + 8,
+        luts: ru * (sbox_luts + mix + key) + entry,
+        flip_flops: ru * AES_STAGE_FFS,
         bram: ru * sbox_bram,
         ..Resources::default()
     }
 }
 
-/// A garbled-circuit engine: its AES cores, the label XOR and doubling logic of the
-/// four half-gates hashes with the garble/evaluate mode multiplexers, the wire-label
-/// RAM, the gate-fetch control.
+/// A garbled-circuit engine (`hdl::gc::engine`): its AES cores; the hash inputs, the
+/// hashes recomputed at the cores' outputs, the half-gates tables and the result
+/// choice (16 LUTs a label bit in four-input LUTs); the operand stage, the ten-stage
+/// delay line beside the cores (operands, ciphertexts, slot, operation, AND number)
+/// and the result stage; the label RAM, twice (one read port per operand).
 pub fn gc_engine_resources(cfg: &AcceleratorConfig, d: &Device) -> Resources {
     let aes =
         aes_core_resources(cfg.gc.aes_round_units, cfg.gc.sbox, d).times(cfg.gc.aes_cores.into());
-    let label_bits = u64::from(cfg.gc.label_ram_wires) * crate::protocol::KAPPA;
-    let hashes = crate::protocol::AES_PER_AND_GARBLE;
+    let k = crate::protocol::KAPPA;
+    let slots = u64::from(cfg.gc.label_ram_wires);
+    let s = ceil_log2(slots);
+    let g = 32;
+    let flip_flops =
+        AES_ROUNDS * (4 + s + 4 * k + g) + (4 + s + 2 * k + g) + (5 + s + 3 * k) + g + 5;
     aes.plus(Resources {
-        luts: (hashes + 1) * 128 + 64,
-        flip_flops: (hashes + 1) * 128 + 64,
-        bram: ram_blocks(label_bits, crate::protocol::KAPPA, d),
+        luts: if d.lut_inputs >= 6 { 10 * k } else { 16 * k },
+        flip_flops,
+        bram: 2 * ram_blocks(slots * k, k, d),
         ..Resources::default()
     })
 }
