@@ -12,37 +12,18 @@ use perf_model::circuit::{from_bits, library, to_bits, Circuit};
 use proptest::prelude::*;
 use sim::gc::{self, Role};
 
-fn hex(s: &str) -> u128 {
-    let bytes: Vec<u8> = (0..16)
-        .map(|i| u8::from_str_radix(&s[2 * i..2 * i + 2], 16).unwrap())
-        .collect();
-    u128::from_le_bytes(bytes.try_into().unwrap())
-}
-
-/// (suite, key, plaintext, ciphertext), blocks as the core takes them.
-fn vectors() -> Vec<(String, u128, u128, u128)> {
-    include_str!("../../perf_model/tests/data/aes128_kat.txt")
-        .lines()
-        .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
-        .map(|l| {
-            let w: Vec<&str> = l.split_whitespace().collect();
-            (w[0].to_string(), hex(w[1]), hex(w[2]), hex(w[3]))
-        })
-        .collect()
-}
-
 #[test]
 fn aes_core_passes_the_known_answers_at_its_interval() {
-    let v = vectors();
+    let v = garble::aes_known_answers();
     assert!(v.len() >= 38);
-    let blocks: Vec<(u128, u128)> = v.iter().map(|&(_, k, p, _)| (k, p)).collect();
+    let blocks: Vec<(u128, u128)> = v.iter().map(|k| (k.key, k.plaintext)).collect();
     for r in [1u32, 2, 5, 10] {
         let t = units::aes_core(r);
         let run = gc::drive_aes(&gc::aes_design(r).unwrap(), &blocks, t.ii as usize, None).unwrap();
         assert!(run.always_ready, "R = {r}: a block met a busy core");
         assert_eq!(run.outputs.len(), v.len(), "R = {r}");
-        for (i, ((suite, ..), &(cycle, ct))) in v.iter().zip(&run.outputs).enumerate() {
-            assert_eq!(ct, v[i].3, "R = {r}: {suite} vector {i}");
+        for (i, (kat, &(cycle, ct))) in v.iter().zip(&run.outputs).enumerate() {
+            assert_eq!(ct, kat.ciphertext, "R = {r}: {} vector {i}", kat.suite);
             assert_eq!(
                 cycle as u64,
                 i as u64 * t.ii + t.latency,

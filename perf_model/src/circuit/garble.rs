@@ -88,6 +88,45 @@ impl Hasher {
     }
 }
 
+/// An AES-128 known-answer vector; key and blocks are the 128-bit values of their 16
+/// bytes in little-endian order, as [`Hasher::aes`] and the hardware core take them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KnownAnswer {
+    /// The suite: `fips197`, `gfsbox`, `keysbox`, `vartxt` or `varkey`.
+    pub suite: &'static str,
+    /// Key.
+    pub key: u128,
+    /// Plaintext.
+    pub plaintext: u128,
+    /// Ciphertext.
+    pub ciphertext: u128,
+}
+
+/// The AES-128 known-answer vectors (FIPS-197, AESAVS) of
+/// `perf_model/tests/data/aes128_kat.txt`, which the software hash and the hardware
+/// core are both held to.
+pub fn aes_known_answers() -> Vec<KnownAnswer> {
+    fn block(s: &str) -> Option<u128> {
+        let b: Vec<u8> = (0..16)
+            .map(|i| u8::from_str_radix(s.get(2 * i..2 * i + 2)?, 16).ok())
+            .collect::<Option<_>>()?;
+        Some(u128::from_le_bytes(b.try_into().ok()?))
+    }
+    include_str!("../../tests/data/aes128_kat.txt")
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|l| {
+            let w: Vec<&str> = l.split_whitespace().collect();
+            Some(KnownAnswer {
+                suite: w.first()?,
+                key: block(w.get(1)?)?,
+                plaintext: block(w.get(2)?)?,
+                ciphertext: block(w.get(3)?)?,
+            })
+        })
+        .collect()
+}
+
 /// A garbled circuit as the garbler sends it: two ciphertexts per AND gate, in gate
 /// order, and the permute bits that decode the outputs.
 #[derive(Debug, Clone, PartialEq, Eq)]
