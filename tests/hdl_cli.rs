@@ -65,7 +65,13 @@ fn sim_checks_every_block_on_verilator() {
     let out = polympc(&["sim", "--ring-bits", "32", "--vectors", "200"]);
     assert!(out.status.success(), "{}", stderr(&out));
     let text = String::from_utf8(out.stdout).unwrap();
-    for b in ["ring_mul32", "mac_lane32", "beaver_lane32", "beaver_mul32"] {
+    for b in [
+        "ring_mul32",
+        "mac_lane32",
+        "beaver_lane32",
+        "beaver_mul32",
+        "relu_engine10 l=32",
+    ] {
         let line = text.lines().find(|l| l.starts_with(b)).unwrap();
         assert!(line.ends_with("ok"), "{line}");
     }

@@ -30,7 +30,7 @@
 //! and then waits for the other's, so its latency is one one-way network delay (half a
 //! round-trip time).
 
-use crate::circuit::{library, GateCounts};
+use crate::circuit::library;
 use serde::Serialize;
 
 /// Bits of security of the garbling and OT extension (the label length).
@@ -81,17 +81,24 @@ pub struct GcWork {
     pub evaluator_inputs: u64,
     /// Output bits of one circuit.
     pub outputs: u64,
+    /// Label slots one circuit's compiled program needs
+    /// ([`Program::slots`](crate::circuit::program::Program::slots)).
+    pub slots: u64,
 }
 
 impl GcWork {
-    fn of(instances: u64, counts: GateCounts, g: u32, e: u32, out: usize) -> GcWork {
+    /// `instances` copies of a valid circuit.
+    pub fn of(c: &crate::circuit::Circuit, instances: u64) -> GcWork {
+        let counts = c.counts();
         GcWork {
             instances,
             and_gates: counts.and,
             free_gates: counts.xor + counts.inv,
-            garbler_inputs: g.into(),
-            evaluator_inputs: e.into(),
-            outputs: out as u64,
+            garbler_inputs: c.garbler_inputs.into(),
+            evaluator_inputs: c.evaluator_inputs.into(),
+            outputs: c.outputs.len() as u64,
+            slots: crate::circuit::program::compile(c)
+                .map_or(u64::from(c.wires), |p| p.slots.into()),
         }
     }
 
@@ -235,14 +242,7 @@ pub fn ring_bytes(n: u64, l: u32) -> u64 {
 /// tables and the client's labels by OT offline; the server's labels, evaluation and
 /// the returned colour bits online.
 pub fn garbled(c: &crate::circuit::Circuit, n: u64) -> OpCost {
-    let counts = c.counts();
-    let work = GcWork::of(
-        n,
-        counts,
-        c.garbler_inputs,
-        c.evaluator_inputs,
-        c.outputs.len(),
-    );
+    let work = GcWork::of(c, n);
     let ands = work.total_and();
     let ots = n * work.evaluator_inputs;
     let offline = PhaseCost {

@@ -45,11 +45,13 @@ enum Command {
         out: PathBuf,
     },
     /// Check the accelerator's blocks on Verilator: random vectors against the golden
-    /// models, measured latency and initiation interval against the perf model.
+    /// models, measured latency and initiation interval against the perf model; then
+    /// ReLUs garbled and evaluated on the ReLU engine against the software garbler,
+    /// evaluator and ReLU itself, cycles against the perf model.
     Sim {
         #[command(flatten)]
         blocks: BlockArgs,
-        /// Random vectors per block.
+        /// Random vectors per block (ReLUs through the ReLU engine: at most 64).
         #[arg(long, default_value_t = 1000)]
         vectors: usize,
         /// Seed of the vectors.
@@ -256,6 +258,10 @@ fn hdl_cmd(a: &BlockArgs, out: &Path) -> Result<()> {
     Ok(())
 }
 
+/// ReLUs `polympc sim` runs through the ReLU engine at most (two batches of 16-bit
+/// ones): each is a whole garbled circuit, hundreds of cycles.
+const GC_SIM_MAX: usize = 64;
+
 fn sim_cmd(a: &BlockArgs, vectors: usize, seed: u64, vcd: Option<&Path>) -> Result<()> {
     let c = a.config()?;
     let (l, f) = (c.ring_bits, c.frac_bits);
@@ -285,6 +291,34 @@ fn sim_cmd(a: &BlockArgs, vectors: usize, seed: u64, vcd: Option<&Path>) -> Resu
         }
         failed += usize::from(!r.passed());
     }
+    // The ReLU engine of the configuration: garbled, then evaluated, against the
+    // software garbler and evaluator and against ReLU itself.
+    let r = c.gc.aes_round_units;
+    let instances = vectors.clamp(1, GC_SIM_MAX) as u32;
+    let trace = vcd.map(|d| d.join(format!("relu_engine{r}.vcd")));
+    let g = sim::gc::check_relu(r, l, instances, seed, trace.as_deref())?;
+    println!(
+        "\n{:<20} {:>9} {:>9} {:>10} {:>6} {:>20} {:>20}  result",
+        "gc block",
+        "ReLUs",
+        "compared",
+        "mismatches",
+        "wrong",
+        "garble cyc hw/model",
+        "eval cyc hw/model"
+    );
+    println!(
+        "{:<20} {:>9} {:>9} {:>10} {:>6} {:>20} {:>20}  {}",
+        g.name,
+        g.instances,
+        g.compared,
+        g.mismatches + g.timing_faults,
+        g.wrong_results,
+        format!("{}/{}", g.garble_cycles.0, g.garble_cycles.1),
+        format!("{}/{}", g.eval_cycles.0, g.eval_cycles.1),
+        if g.passed() { "ok" } else { "FAILED" }
+    );
+    failed += usize::from(!g.passed());
     anyhow::ensure!(failed == 0, "{failed} block(s) failed");
     Ok(())
 }

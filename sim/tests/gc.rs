@@ -184,16 +184,15 @@ fn interleaved_relus_garble_one_and_gate_per_cycle() {
     let p = compile(&c).unwrap();
     let (issue, _) = program::schedule(&p, &t, 1);
     assert!(issue.iter().enumerate().all(|(k, &at)| at == k as u64 + 1));
-    let w = perf_model::protocol::GcWork {
-        instances: n.into(),
-        and_gates: library::relu(16).counts().and,
-        free_gates: library::relu(16).counts().xor + library::relu(16).counts().inv,
-        garbler_inputs: 16,
-        evaluator_inputs: 32,
-        outputs: 16,
-    };
+    // The same count as the ReLU engine's sequencer gives: the batch is a single one.
+    let w = perf_model::protocol::GcWork::of(&library::relu(16), n.into());
     assert_eq!(
         hw.cycles,
-        1 + units::gc_cycles(units::garbler(4, 10), 1, &w)
+        units::gc_cycles(
+            units::garbler(4, 10),
+            1,
+            &w,
+            1 << hdl::gc::engine::SLOT_BITS
+        )
     );
 }

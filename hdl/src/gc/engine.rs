@@ -16,7 +16,7 @@
 //! cycles after its own ([`gc_engine`](perf_model::accel::units::gc_engine)); the
 //! engine does not check this, the schedule does
 //! ([`schedule`](perf_model::circuit::program::schedule)). An AND gate issues only on
-//! cycles that are multiples of the cores' interval (`ready_in` says so).
+//! cycles that are multiples of the cores' interval (`ready_in`).
 //!
 //! Garbling (`garble` high) uses the offset `delta`; evaluating, the engine takes the
 //! AND gate's two ciphertexts on `x0`/`x1` and uses no offset, so an inverter passes
@@ -27,8 +27,8 @@ use super::aes::{AesCore1, AesCore10, AesCore2, AesCore5};
 use perf_model::circuit::program::Op;
 use rust_hdl::prelude::*;
 
-/// Address bits of the label RAM: 1024 slots of 128 bits.
-pub const SLOT_BITS: usize = 10;
+/// Address bits of the label RAM: 2048 slots of 128 bits (sixteen 32-bit ReLUs).
+pub const SLOT_BITS: usize = 11;
 
 /// AND-counter bits: tweaks `2g` and `2g + 1` for g below 2^32.
 pub const COUNTER_BITS: usize = 32;
@@ -90,7 +90,7 @@ macro_rules! engine {
             pub x0: Signal<In, Bits<128>>,
             /// An evaluated AND gate's second ciphertext.
             pub x1: Signal<In, Bits<128>>,
-            /// The engine takes the instruction this cycle.
+            /// An AND gate may issue this cycle (other instructions always may).
             pub ready_in: Signal<Out, Bit>,
             /// An output leaves: a garbled AND gate's tables, or an `Out` label.
             pub valid_out: Signal<Out, Bit>,
@@ -137,6 +137,7 @@ macro_rules! engine {
             tw: Signal<Local, Bits<128>>,
             ftw: Signal<Local, Bits<128>>,
             // Combinational.
+            take: Signal<Local, Bit>,
             offset: Signal<Local, Bits<128>>,
             offset2: Signal<Local, Bits<128>>,
             la: Signal<Local, Bits<128>>,
@@ -222,6 +223,7 @@ macro_rules! engine {
                     tw: Default::default(),
                     ftw: Default::default(),
                     fault: Default::default(),
+                    take: Default::default(),
                     offset: Default::default(),
                     offset2: Default::default(),
                     la: Default::default(),
@@ -299,15 +301,16 @@ macro_rules! engine {
                 } else {
                     self.phase.d.next = self.phase.q.val() + self.phase1.val();
                 }
-                self.ready_in.next =
-                    (self.op.val() != self.code_and.val()) | (self.phase.q.val() == self.phase0.val());
+                self.take.next = self.valid_in.val()
+                    & ((self.op.val() != self.code_and.val())
+                        | (self.phase.q.val() == self.phase0.val()));
                 self.ram_a.read_clock.next = self.clock.val();
                 self.ram_b.read_clock.next = self.clock.val();
                 self.ram_a.write_clock.next = self.clock.val();
                 self.ram_b.write_clock.next = self.clock.val();
                 self.ram_a.read_address.next = self.a.val();
                 self.ram_b.read_address.next = self.b.val();
-                self.s_valid.d.next = self.valid_in.val() & self.ready_in.val();
+                self.s_valid.d.next = self.take.val();
                 self.s_op.d.next = self.op.val();
                 self.s_out.d.next = self.out.val();
                 self.s_x0.d.next = self.x0.val();
@@ -315,9 +318,7 @@ macro_rules! engine {
                 self.s_g.d.next = self.count.q.val();
                 if self.start.val() {
                     self.count.d.next = self.count0.val();
-                } else if self.valid_in.val()
-                    & self.ready_in.val()
-                    & (self.op.val() == self.code_and.val())
+                } else if self.take.val() & (self.op.val() == self.code_and.val())
                 {
                     self.count.d.next = self.count.q.val() + self.inc.val();
                 }
@@ -454,6 +455,7 @@ macro_rules! engine {
                             & self.cores[2].valid_out.val()
                             & self.cores[3].valid_out.val()));
                 self.fault.next = self.faulted.q.val();
+                self.ready_in.next = self.phase.q.val() == self.phase0.val();
                 self.y0.next = self.r_y0.q.val();
                 self.y1.next = self.r_y1.q.val();
             }

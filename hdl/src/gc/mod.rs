@@ -1,8 +1,10 @@
 //! The garbled-circuit engine: the AES-128 core and the half-gates engine that
-//! garbles or evaluates a compiled circuit streamed from memory.
+//! garbles or evaluates a compiled circuit streamed from memory, and the ReLU engine
+//! that runs a circuit's program from a ROM over many instances.
 
 pub mod aes;
 pub mod engine;
+pub mod relu;
 
 use aes::{AesCore1, AesCore10, AesCore2, AesCore5};
 use engine::{GcEngine1, GcEngine10, GcEngine2, GcEngine5};
@@ -30,5 +32,22 @@ pub fn engine_verilog(round_units: u32) -> Option<String> {
         5 => gen(GcEngine5::default()),
         10 => gen(GcEngine10::default()),
         _ => return None,
+    })
+}
+
+/// The Verilog of a ReLU engine with `p` in its ROM whose AES cores have `round_units`
+/// round circuits.
+pub fn relu_verilog(
+    round_units: u32,
+    p: &perf_model::circuit::program::Program,
+) -> Result<String, relu::ProgramError> {
+    use crate::verilog as gen;
+    use relu::{ReluEngine1, ReluEngine10, ReluEngine2, ReluEngine5};
+    Ok(match round_units {
+        1 => gen(ReluEngine1::new(p)?),
+        2 => gen(ReluEngine2::new(p)?),
+        5 => gen(ReluEngine5::new(p)?),
+        10 => gen(ReluEngine10::new(p)?),
+        r => return Err(relu::ProgramError::RoundUnits(r)),
     })
 }

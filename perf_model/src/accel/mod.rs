@@ -301,10 +301,15 @@ impl AcceleratorConfig {
                 format!("{} is not 1, 2, 5 or 10", self.gc.aes_round_units),
             );
         }
-        if self.gc.label_ram_wires < 64 {
+        let relu = crate::circuit::program::compile(&crate::circuit::library::relu(self.ring_bits))
+            .map_or(0, |p| p.slots);
+        if self.gc.label_ram_wires < relu {
             return bad(
                 "gc.label_ram_wires",
-                "needs at least 64 wires for a circuit's live labels".into(),
+                format!(
+                    "{} labels do not hold one {}-bit ReLU circuit's {relu} live labels",
+                    self.gc.label_ram_wires, self.ring_bits
+                ),
             );
         }
         Ok(())
@@ -401,7 +406,7 @@ impl AcceleratorConfig {
                 aes_cores,
                 aes_round_units,
                 sbox,
-                label_ram_wires: 128,
+                label_ram_wires: 1 << 11,
             },
             buffers: Buffers {
                 activation_kib: 1 << kib,

@@ -122,21 +122,35 @@ pub fn gc_engine(round_units: u32) -> GcTiming {
     }
 }
 
-/// Cycles for a garbling or evaluation engine to run `w.instances` circuits on `units`
-/// units: one instruction issued per cycle (a label load per input, the gates, an
-/// output per output), an AND holding the issue slot for the unit's initiation
-/// interval; instances interleave so the pipeline never waits on a dependency. Exact
-/// for the hardware engine when a unit interleaves at least `latency + 1` instances,
-/// a multiple of the interval.
-pub fn gc_cycles(t: Timing, units: u64, w: &GcWork) -> u64 {
-    if w.instances == 0 {
+/// Cycles for `units` garbling or evaluation engines to run `w.instances` circuits,
+/// from a start in cycle 0 to the cycle after the last output: each engine takes its
+/// share (rounded up) and runs it as the ReLU engine's sequencer does
+/// ([`sequence`](crate::circuit::program::sequence)), in batches of as many instances
+/// as a label RAM of `ram_slots` holds (at least one), row by row. A row is one
+/// instruction for every instance of the batch: a load, free gate or output per cycle,
+/// an AND gate per initiation interval; rows start on a multiple of the interval and
+/// last at least `latency + 1` cycles. The circuit must have outputs (its last row is
+/// an output row). Exact for the hardware engine.
+pub fn gc_cycles(t: Timing, units: u64, w: &GcWork, ram_slots: u64) -> u64 {
+    let instances = w.instances.div_ceil(units.max(1));
+    if instances == 0 {
         return 0;
     }
-    let per = GcWork {
-        instances: w.instances.div_ceil(units.max(1)),
-        ..*w
-    };
-    per.issue_slots(t.ii) + t.latency
+    let per = (ram_slots / w.slots.max(1)).max(1);
+    let ii = t.ii.max(1);
+    let distance = t.latency + 1;
+    let and_rows = w.and_gates;
+    let free_rows = w.free_gates + w.garbler_inputs + w.evaluator_inputs + w.outputs;
+    let pad = |n: u64| distance.saturating_sub(n);
+    // Cycles from a row's start to the next row's.
+    let row = |busy: u64, n: u64| (busy + pad(n)).div_ceil(ii) * ii;
+    let batch = |n: u64| free_rows * row(n, n) + and_rows * row((n - 1) * ii + 1, n);
+    let (full, rem) = (instances / per, instances % per);
+    let last = if rem == 0 { per } else { rem };
+    let rows = full * batch(per) + if rem > 0 { batch(rem) } else { 0 };
+    // The first row starts on the first multiple of the interval after the start; the
+    // last output row ends with its last issue.
+    ii + rows - row(last, last) + (last - 1) + t.latency + 1
 }
 
 /// FPGA resources.
@@ -570,8 +584,24 @@ mod tests {
             garbler_inputs: 32,
             evaluator_inputs: 64,
             outputs: 32,
+            slots: 128,
         };
-        assert_eq!(gc_cycles(garbler(4, 10), 2, &w), 2 * (293 + 128) + 12);
+        // Two instances per engine: every row is padded to 13 cycles.
+        assert_eq!(
+            gc_cycles(garbler(4, 10), 2, &w, 1024),
+            1 + 13 * (293 + 128 - 1) + 2 + 12
+        );
+        // Thirteen and more: one instruction per cycle.
+        let w = GcWork { instances: 26, ..w };
+        assert_eq!(
+            gc_cycles(garbler(4, 10), 2, &w, 2048),
+            1 + 13 * (293 + 128) + 12
+        );
+        // A label RAM of 1024 holds 8: batches of 8 and 5.
+        assert_eq!(
+            gc_cycles(garbler(4, 10), 2, &w, 1024),
+            1 + 13 * (293 + 128) * 2 - 13 + 5 + 12
+        );
     }
 
     #[test]

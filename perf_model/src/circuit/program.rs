@@ -13,6 +13,10 @@
 //! cycle; the Verilator tests hold the hardware to it cycle for cycle. Interleaving
 //! instances ([`super::Circuit::interleave`]) hides the distance: with `n` instances
 //! round-robin, gate `k + 1` of an instance issues `n` cycles after its gate `k`.
+//!
+//! The ReLU engine (`hdl::gc::relu`) does that interleaving in hardware: it holds one
+//! instance's program in a ROM and [`sequence`]s it over batches of instances, each
+//! instance in its own region of the label RAM.
 
 use super::{Circuit, CircuitError, Gate, Wire};
 
@@ -204,12 +208,94 @@ pub fn schedule(p: &Program, t: &GcTiming, start: u64) -> (Vec<u64>, u64) {
     (issue, end)
 }
 
+/// The ReLU engine's issue order and cycles for `instances` copies of a program.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Sequence {
+    /// Instances per batch: as many as the label RAM holds.
+    pub per_batch: u32,
+    /// Every issue, in order: (cycle, instruction of the program, instance).
+    pub issues: Vec<(u64, usize, u32)>,
+    /// The cycle after the last output.
+    pub end: u64,
+}
+
+/// Why a program cannot be sequenced.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SequenceError {
+    /// One instance needs more label slots than the RAM has.
+    #[error("one instance needs {slots} label slots; the label RAM has {ram}")]
+    LabelRam {
+        /// Slots one instance needs.
+        slots: u32,
+        /// Slots of the label RAM.
+        ram: u32,
+    },
+}
+
+/// Instances of `p` the label RAM of `ram_slots` holds at once.
+pub fn per_batch(p: &Program, ram_slots: u32) -> Result<u32, SequenceError> {
+    match ram_slots / p.slots.max(1) {
+        0 => Err(SequenceError::LabelRam {
+            slots: p.slots,
+            ram: ram_slots,
+        }),
+        n => Ok(n),
+    }
+}
+
+/// The ReLU engine's sequencer, cycle by cycle, given `start` in cycle `start`.
+///
+/// Instances go in batches of [`per_batch`]; instance `j` of a batch uses slots from
+/// `j * p.slots`. Within a batch the program runs row by row: instruction `k` for
+/// every instance, then instruction `k + 1`. A row starts on a multiple of the AND
+/// interval; its AND gates issue one interval apart, other instructions on
+/// consecutive cycles; after a row of `n` instances the sequencer idles
+/// `distance - n` cycles when `n` is below the distance. So an instance's instruction
+/// issues at least `distance` cycles after its previous one and never reads a label
+/// before it is written. Batches follow each other row after row.
+pub fn sequence(
+    p: &Program,
+    instances: u32,
+    ram_slots: u32,
+    t: &GcTiming,
+    start: u64,
+) -> Result<Sequence, SequenceError> {
+    let per = per_batch(p, ram_slots)?;
+    let ii = t.and_ii.max(1);
+    let mut issues = Vec::with_capacity(p.instrs.len() * instances as usize);
+    let mut next = start + 1;
+    let mut done = 0u32;
+    while done < instances {
+        let n = per.min(instances - done);
+        let pad = t.distance.saturating_sub(n.into());
+        for (k, i) in p.instrs.iter().enumerate() {
+            let mut at = next.div_ceil(ii) * ii;
+            for j in 0..n {
+                if j > 0 {
+                    at += if i.op == Op::And { ii } else { 1 };
+                }
+                issues.push((at, k, done + j));
+            }
+            next = at + 1 + pad;
+        }
+        done += n;
+    }
+    let end = issues.last().map_or(start, |&(l, _, _)| l + t.latency + 1);
+    Ok(Sequence {
+        per_batch: per,
+        issues,
+        end,
+    })
+}
+
 impl Circuit {
-    /// `n` copies of the circuit as one, their gates interleaved round-robin (gate `k`
-    /// of every copy, then gate `k + 1`). Inputs: the garbler inputs of copy 0, 1, ...,
-    /// then the evaluator inputs of copy 0, 1, ...; outputs: output `k` of every copy,
-    /// then output `k + 1`.
-    pub fn interleave(&self, n: u32) -> Circuit {
+    /// `instances` copies of the circuit as one, in the ReLU engine's order: batches of
+    /// `per_batch` copies, each batch's gates interleaved round-robin (gate `k` of every
+    /// copy of the batch, then gate `k + 1`), outputs likewise. Inputs: the garbler
+    /// inputs of copy 0, 1, ..., then the evaluator inputs of copy 0, 1, ....
+    pub fn batched(&self, instances: u32, per_batch: u32) -> Circuit {
+        let n = instances;
+        let per = per_batch.max(1);
         let (g, e) = (self.garbler_inputs, self.evaluator_inputs);
         let gates_per = self.wires - g - e;
         let map = |copy: u32, w: Wire| -> Wire {
@@ -221,33 +307,37 @@ impl Circuit {
                 n * (g + e) + copy * gates_per + (w - g - e)
             }
         };
+        let batches: Vec<std::ops::Range<u32>> = (0..n.div_ceil(per))
+            .map(|b| b * per..((b + 1) * per).min(n))
+            .collect();
         let mut gates = Vec::with_capacity(self.gates.len() * n as usize);
-        for gate in &self.gates {
-            for copy in 0..n {
-                let m = |w| map(copy, w);
-                gates.push(match *gate {
-                    Gate::Xor { a, b, out } => Gate::Xor {
-                        a: m(a),
-                        b: m(b),
-                        out: m(out),
-                    },
-                    Gate::And { a, b, out } => Gate::And {
-                        a: m(a),
-                        b: m(b),
-                        out: m(out),
-                    },
-                    Gate::Inv { a, out } => Gate::Inv {
-                        a: m(a),
-                        out: m(out),
-                    },
-                });
+        let mut outputs = Vec::with_capacity(self.outputs.len() * n as usize);
+        for batch in &batches {
+            for gate in &self.gates {
+                for copy in batch.clone() {
+                    let m = |w| map(copy, w);
+                    gates.push(match *gate {
+                        Gate::Xor { a, b, out } => Gate::Xor {
+                            a: m(a),
+                            b: m(b),
+                            out: m(out),
+                        },
+                        Gate::And { a, b, out } => Gate::And {
+                            a: m(a),
+                            b: m(b),
+                            out: m(out),
+                        },
+                        Gate::Inv { a, out } => Gate::Inv {
+                            a: m(a),
+                            out: m(out),
+                        },
+                    });
+                }
+            }
+            for &o in &self.outputs {
+                outputs.extend(batch.clone().map(|copy| map(copy, o)));
             }
         }
-        let outputs = self
-            .outputs
-            .iter()
-            .flat_map(|&o| (0..n).map(move |copy| map(copy, o)))
-            .collect();
         Circuit {
             garbler_inputs: n * g,
             evaluator_inputs: n * e,
@@ -255,6 +345,14 @@ impl Circuit {
             gates,
             outputs,
         }
+    }
+
+    /// `n` copies of the circuit as one, their gates interleaved round-robin (gate `k`
+    /// of every copy, then gate `k + 1`). Inputs: the garbler inputs of copy 0, 1, ...,
+    /// then the evaluator inputs of copy 0, 1, ...; outputs: output `k` of every copy,
+    /// then output `k + 1`.
+    pub fn interleave(&self, n: u32) -> Circuit {
+        self.batched(n, n)
     }
 }
 
@@ -384,5 +482,93 @@ mod tests {
         let (issue, end) = schedule(&p, &t, 0);
         assert!(issue.iter().enumerate().all(|(k, &i)| i == k as u64));
         assert_eq!(end, p.instrs.len() as u64 + 12);
+    }
+
+    /// Replays a sequence: every read comes `distance` cycles or more after the write
+    /// of the same instance, AND gates on the interval, one issue per cycle.
+    fn check_sequence(p: &Program, s: &Sequence, t: &GcTiming) {
+        let mut ready = vec![0u64; (s.per_batch * p.slots) as usize];
+        let mut last = None;
+        for &(at, k, inst) in &s.issues {
+            assert!(last.is_none_or(|l| at > l), "two issues in cycle {at}");
+            last = Some(at);
+            let i = p.instrs[k];
+            let base = (inst % s.per_batch) * p.slots;
+            for r in i.reads().into_iter().flatten() {
+                assert!(
+                    at >= ready[(base + r) as usize],
+                    "instr {k} of {inst} too early"
+                );
+            }
+            if i.op == Op::And {
+                assert_eq!(at % t.and_ii, 0);
+            }
+            if i.op.writes() {
+                ready[(base + i.out) as usize] = at + t.distance;
+            }
+        }
+    }
+
+    #[test]
+    fn sequences_are_legal_and_match_the_closed_form() {
+        use crate::accel::units;
+        use crate::protocol::GcWork;
+        for (c, ram) in [
+            (library::relu(16), 1024),
+            (library::relu(32), 1024),
+            (library::relu(64), 1024),
+            (library::circa_sign(32, 8), 512),
+            (library::max(16, 4), 1024),
+        ] {
+            let p = compile(&c).unwrap();
+            for r in [1, 2, 5, 10] {
+                let t = units::gc_engine(r);
+                for n in [1, 3, 13, 17, 40] {
+                    let s = sequence(&p, n, ram, &t, 0).unwrap();
+                    check_sequence(&p, &s, &t);
+                    assert_eq!(s.issues.len(), p.instrs.len() * n as usize);
+                    let w = GcWork::of(&c, n.into());
+                    assert_eq!(
+                        units::gc_cycles(units::garbler(4, r), 1, &w, ram.into()),
+                        s.end,
+                        "{} slots, R = {r}, n = {n}",
+                        p.slots
+                    );
+                }
+            }
+        }
+        let p = compile(&library::max(64, 9)).unwrap();
+        assert_eq!(
+            sequence(&p, 1, 1024, &units::gc_engine(10), 0),
+            Err(SequenceError::LabelRam {
+                slots: p.slots,
+                ram: 1024
+            })
+        );
+    }
+
+    #[test]
+    fn batched_copies_follow_the_sequence() {
+        let c = library::relu(16);
+        let p = compile(&c).unwrap();
+        let s = sequence(&p, 5, 2 * p.slots, &crate::accel::units::gc_engine(10), 0).unwrap();
+        let big = c.batched(5, s.per_batch);
+        big.validate().unwrap();
+        // The batched circuit's gates come in the sequence's gate order.
+        let gates_per = c.wires - c.garbler_inputs - c.evaluator_inputs;
+        let order: Vec<u32> = s
+            .issues
+            .iter()
+            .filter(|&&(_, k, _)| !matches!(p.instrs[k].op, Op::Load | Op::Out))
+            .map(|&(_, _, inst)| inst)
+            .collect();
+        let base = big.garbler_inputs + big.evaluator_inputs;
+        let got: Vec<u32> = big
+            .gates
+            .iter()
+            .map(|g| (g.output() - base) / gates_per)
+            .collect();
+        assert_eq!(got, order);
+        assert_eq!(c.interleave(3), c.batched(3, 3));
     }
 }

@@ -321,7 +321,7 @@ impl CostModel {
                 let bits = w.instances * w.garbler_inputs;
                 (
                     units::Timing { latency: 1, ii: 1 }.cycles(bits, engines),
-                    units::gc_cycles(t, engines, &w),
+                    units::gc_cycles(t, engines, &w, c.gc.label_ram_wires.into()),
                     w.issue_slots(t.ii) as f64 / engines as f64,
                     bits,
                 )
@@ -351,7 +351,7 @@ impl CostModel {
             Some(w) => {
                 let t = units::garbler(c.gc.aes_cores, c.gc.aes_round_units);
                 (
-                    units::gc_cycles(t, engines, &w),
+                    units::gc_cycles(t, engines, &w, c.gc.label_ram_wires.into()),
                     w.issue_slots(t.ii) as f64 / engines as f64,
                 )
             }
