@@ -1,19 +1,19 @@
-//! AND gates per cycle of the hardware half-gates engine, for each AES core
-//! configuration: a batch of interleaved 16-bit ReLU circuits (as many as the
-//! engine's result distance, so no gate waits on an operand) garbled on Verilator,
+//! AND gates per cycle of the hardware ReLU engine, for each AES core configuration: a
+//! full batch of ReLU circuits (as many as the label RAM holds) garbled on Verilator,
 //! every table checked against the software garbler, the cycles against perf_model's
-//! schedule. Target: one AND gate per cycle per engine with fully pipelined cores
+//! `gc_cycles`. Target: one AND gate per cycle per engine with fully pipelined cores
 //! (10 round circuits) once the pipeline is full.
 //!
-//! `cargo bench -p sim --bench gc_rate` (`GC_RATE_L` sets the ring width, default 16; the label RAM
-//! holds 13 instances of up to 16 or 20-bit ReLUs).
+//! `cargo bench -p sim --bench gc_rate` (`GC_RATE_L` sets the ring width: 16, the
+//! default, 32 or 64).
 
 #![allow(clippy::unwrap_used)] // a benchmark: a failed unwrap is a failed run
 
 use perf_model::accel::units;
 use perf_model::circuit::garble::{self, Delta, Hasher, LabelRng};
 use perf_model::circuit::library;
-use perf_model::circuit::program::compile;
+use perf_model::circuit::program::{self, compile};
+use perf_model::protocol::GcWork;
 use sim::gc::{self, Role};
 use std::time::Instant;
 
@@ -35,33 +35,41 @@ fn main() {
     );
     for r in [1u32, 2, 5, 10] {
         let t = units::gc_engine(r);
-        // Enough instances that no gate waits for an operand.
-        let n = t.distance;
-        let c = library::relu(l).interleave(n as u32);
+        let c = library::relu(l);
+        let p = compile(&c).unwrap();
+        let n = program::per_batch(&p, 1 << hdl::gc::engine::SLOT_BITS).unwrap();
+        let big = c.batched(n, n);
         let h = Hasher::default();
         let mut rng = LabelRng::new(u128::from(r));
         let delta = Delta::new(rng.next_label());
-        let zeros = rng.labels((c.garbler_inputs + c.evaluator_inputs) as usize);
-        let (sw, _) = garble::garble(&c, delta, &zeros, &h).unwrap();
-        let p = compile(&c).unwrap();
-        let d = gc::engine_design(r).unwrap();
+        let zeros = rng.labels((big.garbler_inputs + big.evaluator_inputs) as usize);
+        let (sw, _) = garble::garble(&big, delta, &zeros, &h).unwrap();
+        let d = gc::relu_design(r, &p).unwrap();
         let start = Instant::now();
-        let run =
-            gc::drive_engine(&d, r, &p, &zeros, Role::Garble { delta: delta.get() }, None).unwrap();
+        let run = gc::drive_relu(
+            &d,
+            r,
+            &p,
+            n,
+            &gc::per_copy(&c, n, &zeros),
+            Role::Garble { delta: delta.get() },
+            None,
+        )
+        .unwrap();
         let secs = start.elapsed().as_secs_f64();
         assert_eq!(
             run.tables, sw.tables,
             "R = {r}: tables differ from the software's"
         );
-        assert_eq!(
-            run.cycles, run.model_cycles,
-            "R = {r}: cycles differ from the model's"
+        let model = units::gc_cycles(
+            units::garbler(4, r),
+            1,
+            &GcWork::of(&c, n.into()),
+            1 << hdl::gc::engine::SLOT_BITS,
         );
-        assert!(
-            run.refused == 0 && !run.fault,
-            "R = {r}: the engine refused or faulted"
-        );
-        let ands = p.and_gates() as f64;
+        assert_eq!(run.cycles, model, "R = {r}: cycles differ from the model's");
+        assert!(!run.fault && run.misplaced_inputs == 0, "R = {r}: fault");
+        let ands = (p.and_gates() * n as usize) as f64;
         // The rate once the pipeline is full: tables leaving within a row of AND gates
         // (successive tables at most one AES interval apart), measured on the hardware.
         let gaps: Vec<u64> = run
@@ -74,7 +82,7 @@ fn main() {
         println!(
             "{r:>11} {n:>9} {ands:>7} {:>8} {:>8} {:>10.3} {:>13.3} {secs:>11.2}",
             run.cycles,
-            run.model_cycles,
+            model,
             ands / run.cycles as f64,
             1.0 / and_cycles,
         );
