@@ -18,6 +18,41 @@ fn port(d: &VerilatedDesign, name: &str) -> Result<usize, HarnessError> {
     })
 }
 
+/// What an engine gave on its output port: garbled AND tables with their cycles, `Out`
+/// labels, and the cycle after the last output.
+struct Emitted {
+    tables: Vec<[Label; 2]>,
+    table_cycles: Vec<u64>,
+    outputs: Vec<Label>,
+    cycles: u64,
+}
+
+impl Emitted {
+    fn collect(d: &VerilatedDesign, res: &[Vec<u128>]) -> Result<Emitted, HarnessError> {
+        let (vout, opo) = (port(d, "valid_out")?, port(d, "op_out")?);
+        let (y0, y1) = (port(d, "y0")?, port(d, "y1")?);
+        let mut e = Emitted {
+            tables: Vec::new(),
+            table_cycles: Vec::new(),
+            outputs: Vec::new(),
+            cycles: 0,
+        };
+        for (cycle, o) in res.iter().enumerate() {
+            if o[vout] != 1 {
+                continue;
+            }
+            if o[opo] == u128::from(Op::And.code()) {
+                e.tables.push([o[y0], o[y1]]);
+                e.table_cycles.push(cycle as u64);
+            } else {
+                e.outputs.push(o[y0]);
+            }
+            e.cycles = cycle as u64 + 1;
+        }
+        Ok(e)
+    }
+}
+
 fn no_version(what: &str, round_units: u32) -> HarnessError {
     HarnessError::Ports {
         design: format!("{what}{round_units}"),
@@ -185,18 +220,13 @@ pub fn drive_engine(
         g += usize::from(i.op == Op::And);
     }
     let res = d.run(&rows, vcd)?;
-    let (vout, opo, y0, y1) = (
-        port(d, "valid_out")?,
-        port(d, "op_out")?,
-        port(d, "y0")?,
-        port(d, "y1")?,
-    );
+    let out = Emitted::collect(d, &res)?;
     let (rin, fault) = (port(d, "ready_in")?, port(d, "fault")?);
-    let mut run = EngineRun {
-        tables: Vec::new(),
-        table_cycles: Vec::new(),
-        outputs: Vec::new(),
-        cycles: 0,
+    let run = EngineRun {
+        tables: out.tables,
+        table_cycles: out.table_cycles,
+        outputs: out.outputs,
+        cycles: out.cycles,
         model_cycles: end,
         refused: p
             .instrs
@@ -206,18 +236,6 @@ pub fn drive_engine(
             .count(),
         fault: res.last().is_some_and(|o| o[fault] == 1),
     };
-    for (cycle, o) in res.iter().enumerate() {
-        if o[vout] != 1 {
-            continue;
-        }
-        if o[opo] == u128::from(Op::And.code()) {
-            run.tables.push([o[y0], o[y1]]);
-            run.table_cycles.push(cycle as u64);
-        } else {
-            run.outputs.push(o[y0]);
-        }
-        run.cycles = cycle as u64 + 1;
-    }
     Ok(run)
 }
 
@@ -329,50 +347,24 @@ pub fn drive_relu(
         and += usize::from(i.op == Op::And);
     }
     let res = d.run(&rows, vcd)?;
-    let [vout, opo, y0, y1, ready, busy, fault] = [
-        "valid_out",
-        "op_out",
-        "y0",
-        "y1",
-        "in_ready",
-        "busy",
-        "fault",
-    ]
-    .map(|n| port(d, n));
-    let (vout, opo, y0, y1, ready, busy, fault) = (vout?, opo?, y0?, y1?, ready?, busy?, fault?);
+    let out = Emitted::collect(d, &res)?;
+    let (ready, busy, fault) = (port(d, "in_ready")?, port(d, "busy")?, port(d, "fault")?);
     let took: Vec<u64> = res
         .iter()
         .enumerate()
         .filter(|(_, o)| o[ready] == 1)
         .map(|(c, _)| c as u64)
         .collect();
-    let mut run = ReluRun {
-        tables: Vec::new(),
-        table_cycles: Vec::new(),
-        outputs: Vec::new(),
-        cycles: 0,
+    let run = ReluRun {
+        tables: out.tables,
+        table_cycles: out.table_cycles,
+        outputs: out.outputs,
+        cycles: out.cycles,
         busy_cycles: res.iter().filter(|o| o[busy] == 1).count() as u64,
-        misplaced_inputs: took.len().abs_diff(want_inputs.len())
-            + took
-                .iter()
-                .zip(&want_inputs)
-                .filter(|(a, b)| a != b)
-                .count(),
+        misplaced_inputs: differ(&took, &want_inputs),
         model: seq,
         fault: res.last().is_some_and(|o| o[fault] == 1),
     };
-    for (cycle, o) in res.iter().enumerate() {
-        if o[vout] != 1 {
-            continue;
-        }
-        if o[opo] == u128::from(Op::And.code()) {
-            run.tables.push([o[y0], o[y1]]);
-            run.table_cycles.push(cycle as u64);
-        } else {
-            run.outputs.push(o[y0]);
-        }
-        run.cycles = cycle as u64 + 1;
-    }
     Ok(run)
 }
 
@@ -420,14 +412,6 @@ impl ReluReport {
             && self.timing_faults == 0
             && self.garble_cycles.0 == self.garble_cycles.1
             && self.eval_cycles.0 == self.eval_cycles.1
-    }
-}
-
-fn mask(l: u32) -> u64 {
-    if l >= 64 {
-        u64::MAX
-    } else {
-        (1 << l) - 1
     }
 }
 
@@ -501,7 +485,7 @@ pub fn check_relu(
         vcd,
     )?;
     // Shares of each value; the client also supplies its output mask's negation.
-    let m = mask(l);
+    let m = hdl::ring::mask(l);
     let edges = [0u64, 1, m >> 1, (m >> 1) + 1, m];
     let xs: Vec<u64> = (0..n as usize)
         .map(|j| edges.get(j).copied().unwrap_or(rng.next_label() as u64 & m))

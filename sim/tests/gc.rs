@@ -5,6 +5,7 @@
 
 #![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
+use hdl::ring::mask;
 use perf_model::accel::units;
 use perf_model::circuit::garble::{self, Delta, Hasher, Label, LabelRng};
 use perf_model::circuit::program::{self, compile};
@@ -116,14 +117,6 @@ proptest! {
         let want = garble::evaluate(&c, &sw, &input.iter().enumerate().map(|(i, &b)| state.input_label(i, b)).collect::<Vec<_>>(), &Hasher::default()).unwrap();
         prop_assert_eq!(&ev.outputs, &want);
         check_cycles(&ev);
-    }
-}
-
-fn mask(l: u32) -> u64 {
-    if l == 64 {
-        u64::MAX
-    } else {
-        (1 << l) - 1
     }
 }
 
