@@ -82,6 +82,7 @@ fn network(input: (usize, usize, usize), choices: &[u32]) -> (ModelSpec, Vec<(Sh
         input: Shape(vec![input.0, input.1, input.2]),
         fixed_point: FixedPoint::default(),
         weights: None,
+        normalize: None,
         layers,
     };
     (spec, expected)
@@ -150,6 +151,7 @@ proptest! {
             input: Shape(input),
             fixed_point: FixedPoint::default(),
             weights: None,
+            normalize: None,
             layers: vec![
                 Layer::new(LayerOp::Conv2d(Conv2d { out_channels: out, kernel, stride, padding, bias: true })),
                 Layer::new(LayerOp::MaxPool(Pool { kernel, stride: Some(stride) })),

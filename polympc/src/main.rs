@@ -1,5 +1,7 @@
 //! The polympc command line: parses arguments, calls the stage libraries, reports.
 
+mod train_cmd;
+
 use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand};
 use hdl::blocks::BlockKind;
@@ -19,6 +21,10 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Train a network whose activation sites are chosen against the FPGA latency of
+    /// each 2PC operator (or a baseline); writes the trained spec, `.safetensors`
+    /// weights, a log, plots and checkpoints.
+    Train(Box<train_cmd::TrainArgs>),
     /// Show the 2PC operator graph of a model spec: a per-node table and totals.
     Graph {
         /// The model spec (YAML).
@@ -70,6 +76,7 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
+        Command::Train(args) => train_cmd::train(&args),
         Command::Graph {
             spec,
             json,

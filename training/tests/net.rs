@@ -51,6 +51,7 @@ fn tiny(layers: Vec<Layer>, input: usize) -> CheckedSpec {
             frac_bits: 12,
         },
         weights: None,
+        normalize: None,
         layers,
     };
     CheckedSpec::new(spec, Path::new("tiny.yaml")).unwrap()

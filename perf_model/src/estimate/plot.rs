@@ -11,7 +11,8 @@ const PARTS: [(&str, &str); 3] = [
     ("round latency", "#54a24b"),
 ];
 
-fn escape(s: &str) -> String {
+/// Escapes text for SVG.
+pub fn escape(s: &str) -> String {
     s.replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('>', "&gt;")
@@ -19,7 +20,7 @@ fn escape(s: &str) -> String {
 }
 
 /// A round step for an axis spanning `max`: 1, 2 or 5 times a power of ten.
-fn tick_step(max: f64) -> f64 {
+pub fn tick_step(max: f64) -> f64 {
     let raw = max / 5.0;
     let p = 10f64.powf(raw.log10().floor());
     [1.0, 2.0, 5.0, 10.0]
@@ -139,7 +140,8 @@ pub fn online_breakdown_svg(e: &NetworkEstimate) -> String {
     s
 }
 
-fn format_tick(v: f64, step: f64) -> String {
+/// A tick label with as many decimals as the step needs.
+pub fn format_tick(v: f64, step: f64) -> String {
     let decimals = (-step.log10().floor()).max(0.0) as usize;
     format!("{v:.decimals$}")
 }

@@ -193,6 +193,23 @@ impl<'a> Checker<'a> {
                 ),
             ));
         }
+        if let Some(n) = &self.spec.normalize {
+            let c = if dims.len() == 3 { dims[0] } else { 1 };
+            for (field, v) in [("normalize.mean", &n.mean), ("normalize.std", &n.std)] {
+                if v.len() != c {
+                    return Err(self.field(
+                        field,
+                        format!("{} values for {c} input channel(s)", v.len()),
+                    ));
+                }
+            }
+            if let Some(s) = n.std.iter().find(|s| !(s.is_finite() && **s > 0.0)) {
+                return Err(self.field("normalize.std", format!("{s} is not positive")));
+            }
+            if let Some(m) = n.mean.iter().find(|m| !m.is_finite()) {
+                return Err(self.field("normalize.mean", format!("{m} is not finite")));
+            }
+        }
         if self.spec.layers.is_empty() {
             return Err(self.field("layers", "the network has no layers".into()));
         }

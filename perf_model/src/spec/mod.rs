@@ -102,6 +102,16 @@ impl fmt::Display for Shape {
     }
 }
 
+/// Per-channel input normalisation `(x - mean) / std`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InputNorm {
+    /// Mean per input channel.
+    pub mean: Vec<f64>,
+    /// Standard deviation per input channel (positive).
+    pub std: Vec<f64>,
+}
+
 /// A model spec as written in its YAML file.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -116,6 +126,10 @@ pub struct ModelSpec {
     /// The trained weights (`.safetensors`), relative to the spec file.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub weights: Option<PathBuf>,
+    /// How the client normalises its input before sharing it (public, per channel),
+    /// as the trainer did; none means the input is used as it is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub normalize: Option<InputNorm>,
     /// The layers, in execution order.
     pub layers: Vec<Layer>,
 }

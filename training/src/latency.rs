@@ -1,0 +1,144 @@
+//! The trainer's latency term: what each activation choice costs at each site, from
+//! perf_model's estimate for the chosen device, accelerator configuration and network.
+//!
+//! A network's modelled online latency is the sum of its operators' estimates, so it
+//! is the latency of everything that is not an activation site plus, per site, the
+//! cost of the choice made there. During the search the gates weight those costs:
+//! `sum over sites of gate . cost`, differentiable through the gates' straight-through
+//! estimator. [`Objective::ReluCount`] counts ReLUs instead (the AutoReP baseline).
+
+use crate::net::{Choice, SpecNet};
+use crate::TrainError;
+use perf_model::{CheckedSpec, CostModel, ModelSpec};
+use scheduler::TwoPcGraph;
+use tch::{Kind, Tensor};
+
+/// What the search trades accuracy against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Objective {
+    /// Modelled online latency in milliseconds (polympc's method).
+    Latency,
+    /// The number of garbled (or Circa) ReLUs, with no hardware model (AutoReP style).
+    ReluCount,
+}
+
+/// Costs per site and option, and the rest of the network.
+#[derive(Debug, Clone)]
+pub struct LatencyModel {
+    model: CostModel,
+    /// Per site (in layer order), the cost of each option of the site, in the
+    /// objective's unit.
+    costs: Vec<Vec<(Choice, f64)>>,
+    objective: Objective,
+}
+
+impl LatencyModel {
+    /// The costs of every site of `net` under `model`.
+    pub fn new(net: &SpecNet, model: CostModel, objective: Objective) -> Self {
+        let costs = net
+            .sites()
+            .iter()
+            .map(|s| {
+                let circa = s.options.iter().find_map(|o| match o {
+                    Choice::Circa(k) => Some(*k),
+                    _ => None,
+                });
+                let c = model.activation_site(s.elements, circa);
+                s.options
+                    .iter()
+                    .map(|&o| {
+                        let v = match objective {
+                            Objective::Latency => {
+                                1e3 * match o {
+                                    Choice::Relu => c.relu.online_s,
+                                    Choice::Poly => c.poly.online_s,
+                                    Choice::Circa(_) => {
+                                        c.circa.map_or(c.relu.online_s, |x| x.online_s)
+                                    }
+                                }
+                            }
+                            Objective::ReluCount => match o {
+                                Choice::Poly => 0.0,
+                                _ => s.elements as f64,
+                            },
+                        };
+                        (o, v)
+                    })
+                    .collect()
+            })
+            .collect();
+        LatencyModel {
+            model,
+            costs,
+            objective,
+        }
+    }
+
+    /// The objective.
+    pub fn objective(&self) -> Objective {
+        self.objective
+    }
+
+    /// The cost model.
+    pub fn cost_model(&self) -> &CostModel {
+        &self.model
+    }
+
+    /// Cost of option `c` at site `i`.
+    pub fn site_cost(&self, i: usize, c: Choice) -> f64 {
+        self.costs[i]
+            .iter()
+            .find(|(o, _)| *o == c)
+            .map_or(0.0, |(_, v)| *v)
+    }
+
+    /// The differentiable sum over sites of gates times costs.
+    pub fn term(&self, net: &SpecNet) -> Tensor {
+        let mut total: Option<Tensor> = None;
+        for (s, costs) in net.sites().iter().zip(&self.costs) {
+            let v: Vec<f32> = costs.iter().map(|(_, c)| *c as f32).collect();
+            let c = Tensor::from_slice(&v).to_device(s.w1.device());
+            let t = (s.gates() * c).sum(Kind::Float);
+            total = Some(match total {
+                Some(a) => a + t,
+                None => t,
+            });
+        }
+        total.unwrap_or_else(|| Tensor::from(0.0f32))
+    }
+
+    /// The sites' cost for a plan, in the objective's unit.
+    pub fn sites_cost(&self, plan: &[Choice]) -> f64 {
+        plan.iter()
+            .enumerate()
+            .map(|(i, &c)| self.site_cost(i, c))
+            .sum()
+    }
+
+    /// The modelled online latency in milliseconds of the network `spec` describes
+    /// (with its activation choices), from the full estimate.
+    pub fn network_ms(&self, spec: &ModelSpec) -> Result<f64, TrainError> {
+        let checked = CheckedSpec::new(spec.clone(), std::path::Path::new(&spec.name))?;
+        let g = TwoPcGraph::build(&checked);
+        let est = self
+            .model
+            .network_estimate(g.name(), spec.fixed_point, &g.workloads())?;
+        Ok(est.online.total_s * 1e3)
+    }
+}
+
+/// A spec with the activation at every site replaced by `plan`'s choice (polynomials
+/// with their default, identity coefficients).
+pub fn with_plan(spec: &ModelSpec, sites: &[usize], plan: &[Choice]) -> ModelSpec {
+    let mut out = spec.clone();
+    for (&layer, &c) in sites.iter().zip(plan) {
+        out.layers[layer].op = match c {
+            Choice::Relu => perf_model::LayerOp::Relu,
+            Choice::Poly => perf_model::LayerOp::Poly(Default::default()),
+            Choice::Circa(k) => {
+                perf_model::LayerOp::Circa(perf_model::spec::Circa { truncated_bits: k })
+            }
+        };
+    }
+    out
+}
