@@ -41,10 +41,10 @@ pub struct TrainArgs {
     /// Layers made polynomial by --method delphi (those with the most ReLUs).
     #[arg(long, default_value_t = 1)]
     pub poly_sites: usize,
-    /// Epochs with the gates trained.
+    /// Epochs with the gates trained (the fixed methods train as many more).
     #[arg(long, default_value_t = 2)]
     pub search_epochs: usize,
-    /// Epochs with the choices fixed (all epochs of the fixed methods).
+    /// Epochs with the choices fixed, after the search.
     #[arg(long, default_value_t = 3)]
     pub epochs: usize,
     /// Examples per batch.

@@ -110,9 +110,10 @@ pub struct TrainConfig {
     /// A budget instead of lambda: milliseconds of modelled online latency
     /// (hardware-aware), or ReLUs (AutoReP).
     pub budget: Option<f64>,
-    /// Epochs with the gates trained (methods that search).
+    /// Epochs with the gates trained (methods that search; the fixed methods train
+    /// these too, with their choices fixed).
     pub search_epochs: usize,
-    /// Epochs with the choices fixed (all epochs for the fixed methods).
+    /// Epochs with the choices fixed.
     pub finetune_epochs: usize,
     /// Examples per batch.
     pub batch_size: usize,
@@ -159,9 +160,10 @@ impl Default for TrainConfig {
 }
 
 impl TrainConfig {
-    /// Epochs in all.
+    /// Epochs in all: the fixed methods train as many as the searching ones, so every
+    /// method sees the same data for as long.
     pub fn epochs(&self) -> usize {
-        self.search_epochs * usize::from(self.method.searches()) + self.finetune_epochs
+        self.search_epochs + self.finetune_epochs
     }
 
     fn check(&self) -> Result<(), TrainError> {
@@ -448,38 +450,26 @@ impl<'a> Run<'a> {
         let cfg = &job.config;
         tch::manual_seed(cfg.seed as i64);
         let vs = nn::VarStore::new(job.device);
-        let net = if cfg.method.searches() {
-            SpecNet::search(
+        let net = match fixed_plan(&cfg.method, job.spec) {
+            None => SpecNet::search(
                 &vs.root(),
                 job.spec,
                 &SearchSpace {
                     circa_k: cfg.circa_k,
                     ..Default::default()
                 },
-            )
-        } else {
-            let mut n = SpecNet::new(&vs.root(), job.spec);
-            if let Some(plan) = fixed_plan(&cfg.method, job.spec) {
-                // Rebuild from the rewritten spec so polynomial sites have coefficients.
-                let sites: Vec<usize> = n.sites().iter().map(|s| s.layer).collect();
+            ),
+            Some(plan) => {
+                // The baselines' spec: its sites rewritten, polynomials from the identity.
+                let sites: Vec<usize> = site_layers(job.spec).iter().map(|s| s.0).collect();
                 let spec = crate::latency::with_plan(job.spec.spec(), &sites, &plan);
-                let spec = CheckedSpec::new(spec, job.spec.file())?;
-                drop(n);
-                tch::manual_seed(cfg.seed as i64);
-                n = SpecNet::new(&vs.root(), &spec);
-                return Run::assemble(job, vs, n, Some(spec));
+                SpecNet::new(&vs.root(), &CheckedSpec::new(spec, job.spec.file())?)
             }
-            n
         };
-        Run::assemble(job, vs, net, None)
+        Run::assemble(job, vs, net)
     }
 
-    fn assemble(
-        job: &'a Job<'a>,
-        vs: nn::VarStore,
-        net: SpecNet,
-        _rewritten: Option<CheckedSpec>,
-    ) -> Result<Run<'a>, TrainError> {
+    fn assemble(job: &'a Job<'a>, vs: nn::VarStore, net: SpecNet) -> Result<Run<'a>, TrainError> {
         let cfg = &job.config;
         let objective = match cfg.method {
             Method::AutoRep => Objective::ReluCount,
