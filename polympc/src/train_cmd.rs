@@ -214,6 +214,14 @@ pub fn train(a: &TrainArgs) -> Result<()> {
         test_limit: a.test_limit,
         ..TrainConfig::default()
     };
+    if !a.quiet {
+        eprintln!(
+            "activation sites on {} over {}:\n{}",
+            cost.device().name,
+            cost.network().name,
+            training::latency::site_table(&spec, &cost, a.circa)
+        );
+    }
     let data = Dataset::load(kind, &dir)?;
     let job = Job {
         spec: &spec,

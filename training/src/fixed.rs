@@ -268,7 +268,7 @@ pub fn forward_layers(
                     let (scale, shift) = cx.bn(bn)?;
                     let mut shape = vec![1i64; w.dim()];
                     shape[0] = -1;
-                    w = w * scale.view(&shape[..]);
+                    w *= scale.view(&shape[..]);
                     b = b * &scale + shift;
                 }
                 let wq = wrap(&cx.quantise(&w), l).to_device(x.device());

@@ -142,3 +142,39 @@ pub fn with_plan(spec: &ModelSpec, sites: &[usize], plan: &[Choice]) -> ModelSpe
     }
     out
 }
+
+/// What each choice costs at every activation site of `spec`, as a table: online
+/// milliseconds per inference under `model` (Circa ReLU with `circa_k` bits when given).
+pub fn site_table(spec: &CheckedSpec, model: &CostModel, circa_k: Option<u32>) -> String {
+    let mut s = format!(
+        "{:<12} {:>9} {:>11} {:>11}{}\n",
+        "site",
+        "elements",
+        "ReLU ms",
+        "poly ms",
+        if circa_k.is_some() {
+            "    Circa ms"
+        } else {
+            ""
+        }
+    );
+    for (i, (layer, info)) in spec.spec().layers.iter().zip(spec.layers()).enumerate() {
+        if !layer.op.is_activation() {
+            continue;
+        }
+        let n = info.out_shape.numel() as u64;
+        let c = model.activation_site(n, circa_k);
+        s.push_str(&format!(
+            "{:<12} {:>9} {:>11.3} {:>11.3}",
+            crate::net::layer_name(spec.spec(), i),
+            n,
+            c.relu.online_s * 1e3,
+            c.poly.online_s * 1e3
+        ));
+        if let Some(x) = c.circa {
+            s.push_str(&format!(" {:>11.3}", x.online_s * 1e3));
+        }
+        s.push('\n');
+    }
+    s
+}

@@ -368,8 +368,9 @@ fn solve3(mut a: [[f64; 3]; 3], mut r: [f64; 3]) -> Option<[f64; 3]> {
         for row in 0..3 {
             if row != col {
                 let k = a[row][col] / a[col][col];
-                for c2 in 0..3 {
-                    a[row][c2] -= k * a[col][c2];
+                let pivot = a[col];
+                for (x, p) in a[row].iter_mut().zip(pivot) {
+                    *x -= k * p;
                 }
                 r[row] -= k * r[col];
             }
@@ -415,8 +416,7 @@ pub fn run(job: &Job) -> Result<TrainReport, TrainError> {
     } else {
         0
     };
-    let mut done_now = 0;
-    for epoch in start..total {
+    for (done_now, epoch) in (start..total).enumerate() {
         if job.stop_after.is_some_and(|n| done_now >= n) {
             break;
         }
@@ -426,7 +426,6 @@ pub fn run(job: &Job) -> Result<TrainReport, TrainError> {
         let phase = if epoch < search { "search" } else { "finetune" };
         let log = r.epoch(epoch, total, phase)?;
         history.push(log);
-        done_now += 1;
         r.save_checkpoint(&ckpt, epoch + 1, &history)?;
         r.write_log(&history)?;
     }
@@ -671,11 +670,11 @@ impl<'a> Run<'a> {
                 );
                 // kl_div's Mean averages over elements; per example it is times classes.
                 let classes = logits.size().last().copied().unwrap_or(1) as f64;
-                loss = loss + kl * (d.weight * temp * temp * classes);
+                loss = loss.g_add(&(kl * (d.weight * temp * temp * classes)));
             }
             if let Some(p) = self.penalty() {
                 pen_sum += p.double_value(&[]);
-                loss = loss + p;
+                loss = loss.g_add(&p);
             }
             self.adam.zero_grad();
             loss.backward();

@@ -65,7 +65,8 @@ fn reads_plain_and_gzipped_idx() {
 
 #[test]
 fn corrupt_idx_files_are_named() {
-    let cases: Vec<(&str, Box<dyn Fn(&Path)>, &str)> = vec![
+    type Corruption = Box<dyn Fn(&Path)>;
+    let cases: Vec<(&str, Corruption, &str)> = vec![
         (
             "magic",
             Box::new(|d: &Path| {

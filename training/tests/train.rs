@@ -253,3 +253,42 @@ fn distribution_aware_fit_of_relu_under_a_gaussian() {
         assert!((got - want).abs() < 1e-6, "{:?} vs {want:?}", fits[1]);
     }
 }
+
+#[test]
+fn distillation_from_a_relu_teacher_adds_its_term() {
+    let spec = example("mlp");
+    let ds = data();
+    let tdir = out("teacher");
+    let teacher = run(&job(&spec, &ds, small(Method::AllRelu), &tdir)).unwrap();
+    let sdir = out("student");
+    let cfg = TrainConfig {
+        distill: Some(training::train::Distill {
+            teacher: teacher.spec.clone(),
+            weight: 0.5,
+            temperature: 4.0,
+        }),
+        ..small(Method::HardwareAware)
+    };
+    let r = run(&job(&spec, &ds, cfg, &sdir)).unwrap();
+    for h in &r.history {
+        // loss = cross-entropy + distillation + penalty, the distillation positive.
+        assert!(h.loss > h.cross_entropy + h.penalty + 1e-4, "{h:?}");
+    }
+    // A teacher without weights is refused by name.
+    let bare = tdir.join("bare.yaml");
+    std::fs::write(&bare, spec.spec().to_yaml()).unwrap();
+    let cfg = TrainConfig {
+        distill: Some(training::train::Distill {
+            teacher: bare.clone(),
+            weight: 0.5,
+            temperature: 4.0,
+        }),
+        ..small(Method::HardwareAware)
+    };
+    let e = run(&job(&spec, &ds, cfg, &out("student2")))
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("bare.yaml") && e.contains("weights"), "{e}");
+    let _ = std::fs::remove_dir_all(&tdir);
+    let _ = std::fs::remove_dir_all(&sdir);
+}
