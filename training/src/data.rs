@@ -9,7 +9,7 @@
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
-use tch::{Device, Kind, Tensor};
+use tch::{Kind, Tensor};
 
 /// Where Debian's `dataset-fashion-mnist` package installs Fashion-MNIST.
 pub const FASHION_MNIST_DIR: &str = "/usr/share/datasets/fashion-mnist";
@@ -135,14 +135,6 @@ impl Split {
         Split {
             images: self.images.narrow(0, 0, n),
             labels: self.labels.narrow(0, 0, n),
-        }
-    }
-
-    /// The examples on `device`.
-    pub fn to_device(&self, device: Device) -> Split {
-        Split {
-            images: self.images.to_device(device),
-            labels: self.labels.to_device(device),
         }
     }
 }
@@ -462,6 +454,7 @@ pub fn augment(images: &Tensor) -> Tensor {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use tch::Device;
 
     #[test]
     fn augment_keeps_shape_and_pixels() {

@@ -91,7 +91,8 @@ pub fn circa_positive_ring(v: &Tensor, l: u32, k: u32) -> Tensor {
     t.bitwise_left_shift_tensor_scalar(drop).ge(0)
 }
 
-/// `round(x 2^f)` in the ring, saturated at its largest values.
+/// `round(x 2^f)` in the ring, saturated at its largest values (so already in the
+/// sign-extended form [`wrap`] gives).
 pub fn encode(x: &Tensor, fp: FixedPoint) -> Tensor {
     let (l, f) = (fp.ring_bits, fp.frac_bits);
     // 2^62 bounds the limit so the float-to-integer cast is exact for l = 64.
@@ -151,7 +152,6 @@ pub type Weights = HashMap<String, Tensor>;
 struct Ctx<'a> {
     spec: &'a CheckedSpec,
     weights: &'a Weights,
-    fp: FixedPoint,
 }
 
 impl Ctx<'_> {
@@ -164,10 +164,6 @@ impl Ctx<'_> {
                 name,
                 message: "missing from the weights".into(),
             })
-    }
-
-    fn quantise(&self, t: &Tensor) -> Tensor {
-        encode(t, self.fp)
     }
 
     /// Per-channel `(scale, shift)` of batch norm layer `i`.
@@ -219,12 +215,10 @@ pub fn forward(
     images: &Tensor,
 ) -> Result<Tensor, TrainError> {
     let mut outs = forward_layers(spec, weights, images)?;
-    Ok(outs.pop().unwrap_or_else(|| {
-        wrap(
-            &encode(images, spec.spec().fixed_point),
-            spec.spec().fixed_point.ring_bits,
-        )
-    }))
+    // A checked spec has at least one layer; without any the output is the input.
+    Ok(outs
+        .pop()
+        .unwrap_or_else(|| encode(images, spec.spec().fixed_point)))
 }
 
 /// Every layer's output in the ring, in layer order (a folded batch norm repeats its
@@ -237,13 +231,13 @@ pub fn forward_layers(
     let _guard = tch::no_grad_guard();
     let fp = spec.spec().fixed_point;
     let (l, f) = (fp.ring_bits, fp.frac_bits);
-    let cx = Ctx { spec, weights, fp };
+    let cx = Ctx { spec, weights };
     let folded = folds(spec);
     let coeff = |c: &Coeffs, ch: usize, dev: tch::Device| {
         let v: Vec<f64> = (0..ch).map(|k| c.at(k)).collect();
         encode(&Tensor::from_slice(&v).to_device(dev), fp)
     };
-    let input = wrap(&encode(images, fp), l);
+    let input = encode(images, fp);
     let mut outs: Vec<Tensor> = Vec::with_capacity(spec.layers().len());
     for (i, (layer, info)) in spec.spec().layers.iter().zip(spec.layers()).enumerate() {
         let get = |s: Source| match s {
@@ -271,8 +265,8 @@ pub fn forward_layers(
                     w *= scale.view(&shape[..]);
                     b = b * &scale + shift;
                 }
-                let wq = wrap(&cx.quantise(&w), l).to_device(x.device());
-                let bq = wrap(&cx.quantise(&b), l).to_device(x.device());
+                let wq = encode(&w, fp).to_device(x.device());
+                let bq = encode(&b, fp).to_device(x.device());
                 let acc = match &layer.op {
                     LayerOp::Conv2d(c) => bilinear(x, &wq, l, |a, k| {
                         a.conv2d(
@@ -293,8 +287,8 @@ pub fn forward_layers(
                     x.shallow_clone()
                 } else {
                     let (scale, shift) = cx.bn(i)?;
-                    let s = per_channel(&wrap(&cx.quantise(&scale), l), x).to_device(x.device());
-                    let t = per_channel(&wrap(&cx.quantise(&shift), l), x).to_device(x.device());
+                    let s = per_channel(&encode(&scale, fp), x).to_device(x.device());
+                    let t = per_channel(&encode(&shift, fp), x).to_device(x.device());
                     wrap(&(truncate(&wrap(&(x * s), l), f, l) + t), l)
                 }
             }
@@ -339,9 +333,9 @@ pub fn forward_layers(
                 let ch = if p.per_channel() { ch } else { 1 };
                 let dev = x.device();
                 let (w2, w1, b) = (
-                    per_channel(&wrap(&coeff(&p.w2, ch, dev), l), x),
-                    per_channel(&wrap(&coeff(&p.w1, ch, dev), l), x),
-                    per_channel(&wrap(&coeff(&p.b, ch, dev), l), x),
+                    per_channel(&coeff(&p.w2, ch, dev), x),
+                    per_channel(&coeff(&p.w1, ch, dev), x),
+                    per_channel(&coeff(&p.b, ch, dev), x),
                 );
                 let sq = truncate(&wrap(&(x * x), l), f, l);
                 let s = wrap(&(sq * w2 + x * w1), l);

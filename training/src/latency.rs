@@ -25,7 +25,6 @@ pub enum Objective {
 /// Costs per site and option, and the rest of the network.
 #[derive(Debug, Clone)]
 pub struct LatencyModel {
-    model: CostModel,
     /// Per site (in layer order), the cost of each option of the site, in the
     /// objective's unit.
     costs: Vec<Vec<(Choice, f64)>>,
@@ -34,7 +33,7 @@ pub struct LatencyModel {
 
 impl LatencyModel {
     /// The costs of every site of `net` under `model`.
-    pub fn new(net: &SpecNet, model: CostModel, objective: Objective) -> Self {
+    pub fn new(net: &SpecNet, model: &CostModel, objective: Objective) -> Self {
         let costs = net
             .sites()
             .iter()
@@ -67,21 +66,12 @@ impl LatencyModel {
                     .collect()
             })
             .collect();
-        LatencyModel {
-            model,
-            costs,
-            objective,
-        }
+        LatencyModel { costs, objective }
     }
 
     /// The objective.
     pub fn objective(&self) -> Objective {
         self.objective
-    }
-
-    /// The cost model.
-    pub fn cost_model(&self) -> &CostModel {
-        &self.model
     }
 
     /// Cost of option `c` at site `i`.
@@ -114,17 +104,15 @@ impl LatencyModel {
             .map(|(i, &c)| self.site_cost(i, c))
             .sum()
     }
+}
 
-    /// The modelled online latency in milliseconds of the network `spec` describes
-    /// (with its activation choices), from the full estimate.
-    pub fn network_ms(&self, spec: &ModelSpec) -> Result<f64, TrainError> {
-        let checked = CheckedSpec::new(spec.clone(), std::path::Path::new(&spec.name))?;
-        let g = TwoPcGraph::build(&checked);
-        let est = self
-            .model
-            .network_estimate(g.name(), spec.fixed_point, &g.workloads())?;
-        Ok(est.online.total_s * 1e3)
-    }
+/// The modelled online latency in milliseconds of the network `spec` describes (with
+/// its activation choices), from the full estimate under `model`.
+pub fn network_ms(model: &CostModel, spec: &ModelSpec) -> Result<f64, TrainError> {
+    let checked = CheckedSpec::new(spec.clone(), std::path::Path::new(&spec.name))?;
+    let g = TwoPcGraph::build(&checked);
+    let est = model.network_estimate(g.name(), spec.fixed_point, &g.workloads())?;
+    Ok(est.online.total_s * 1e3)
 }
 
 /// A spec with the activation at every site replaced by `plan`'s choice (polynomials

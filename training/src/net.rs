@@ -126,15 +126,6 @@ impl Site {
         self.fixed = self.options.iter().position(|&o| o == c).or(Some(0));
     }
 
-    /// The softmax probabilities of the options (the hard pick while fixed).
-    pub fn probabilities(&self) -> Vec<f64> {
-        let p = match (&self.logits, self.fixed) {
-            (Some(l), None) => l.detach().softmax(0, Kind::Double),
-            _ => self.gates().detach().to_kind(Kind::Double),
-        };
-        Vec::<f64>::try_from(p.to_device(tch::Device::Cpu)).unwrap_or_default()
-    }
-
     fn poly(&self, x: &Tensor) -> Tensor {
         x * x * self.w2.view_as_shape(x) + x * self.w1.view_as_shape(x) + self.b.view_as_shape(x)
     }
@@ -275,11 +266,6 @@ impl SpecNet {
         &self.sites
     }
 
-    /// The activation sites, to fix their choices.
-    pub fn sites_mut(&mut self) -> &mut [Site] {
-        &mut self.sites
-    }
-
     /// The current choice at every site.
     pub fn choices(&self) -> Vec<Choice> {
         self.sites.iter().map(Site::choice).collect()
@@ -290,11 +276,6 @@ impl SpecNet {
         for (i, s) in self.sites.iter_mut().enumerate() {
             s.fix(plan.map(|p| p[i]));
         }
-    }
-
-    /// The variable-name prefix of every layer.
-    pub fn layer_names(&self) -> &[String] {
-        &self.names
     }
 
     /// The spec with the current choices and coefficients written in: `relu`,

@@ -23,7 +23,7 @@
 use crate::adam::Adam;
 use crate::data::{augment, Dataset, Normalization, Split};
 use crate::fixed;
-use crate::latency::{LatencyModel, Objective};
+use crate::latency::{network_ms, LatencyModel, Objective};
 use crate::net::{Choice, SearchSpace, SpecNet};
 use crate::plot;
 use crate::TrainError;
@@ -389,7 +389,8 @@ struct Run<'a> {
     norm: Normalization,
     train: Split,
     test: Split,
-    /// Network latency minus the sites' (ms): the same for every plan.
+    /// Network latency minus the sites' (ms): the same for every plan (latency
+    /// objective only).
     other_ms: f64,
     relu_total: f64,
 }
@@ -474,10 +475,15 @@ impl<'a> Run<'a> {
             Method::AutoRep => Objective::ReluCount,
             _ => Objective::Latency,
         };
-        let model = LatencyModel::new(&net, job.cost.clone(), objective);
-        let lat = LatencyModel::new(&net, job.cost.clone(), Objective::Latency);
-        let plan = net.choices();
-        let other_ms = lat.network_ms(&net.trained_spec(job.spec.spec()))? - lat.sites_cost(&plan);
+        let model = LatencyModel::new(&net, &job.cost, objective);
+        let other_ms = match objective {
+            Objective::Latency => {
+                network_ms(&job.cost, &net.trained_spec(job.spec.spec()))?
+                    - model.sites_cost(&net.choices())
+            }
+            // Only the latency budget reads it.
+            Objective::ReluCount => 0.0,
+        };
         let relu_total: f64 = net.sites().iter().map(|s| s.elements as f64).sum();
         let mut vars: Vec<(String, Tensor)> = vs
             .variables()
@@ -529,8 +535,7 @@ impl<'a> Run<'a> {
     }
 
     fn latency_ms(&self) -> Result<f64, TrainError> {
-        LatencyModel::new(&self.net, self.job.cost.clone(), Objective::Latency)
-            .network_ms(&self.current_spec())
+        network_ms(&self.job.cost, &self.current_spec())
     }
 
     /// Distribution-aware initial coefficients.

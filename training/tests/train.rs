@@ -71,7 +71,7 @@ fn gates_and_coefficients_receive_gradients() {
     };
     let net = SpecNet::search(&vs.root(), &spec, &space);
     assert!(net.choices().iter().all(|&c| c == Choice::Poly));
-    let model = LatencyModel::new(&net, cost(&spec), Objective::Latency);
+    let model = LatencyModel::new(&net, &cost(&spec), Objective::Latency);
     let x = Tensor::randn([16, 1, 28, 28], (Kind::Float, tch::Device::Cpu));
     let y = Tensor::randint(10, [16], (Kind::Int64, tch::Device::Cpu));
     let loss = net.forward_t(&x, true).cross_entropy_for_logits(&y) + model.term(&net) * 0.01;
@@ -121,13 +121,11 @@ fn budget_is_met_and_an_impossible_one_refused() {
         let vs = nn::VarStore::new(tch::Device::Cpu);
         let net = SpecNet::search(&vs.root(), &spec, &SearchSpace::default());
         let n = net.sites().len();
-        let m = LatencyModel::new(&net, cost(&spec), Objective::Latency);
         let sites: Vec<usize> = net.sites().iter().map(|s| s.layer).collect();
-        m.network_ms(&training::latency::with_plan(
-            spec.spec(),
-            &sites,
-            &vec![plan; n],
-        ))
+        training::latency::network_ms(
+            &cost(&spec),
+            &training::latency::with_plan(spec.spec(), &sites, &vec![plan; n]),
+        )
         .unwrap()
     };
     let (relu, poly) = (lat(Choice::Relu), lat(Choice::Poly));
