@@ -5,6 +5,7 @@
 pub mod blocks;
 pub mod gc;
 pub mod tools;
+pub mod twopc;
 pub mod verilator;
 
 pub use tools::{ExternalTool, ToolError};

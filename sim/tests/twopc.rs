@@ -1,0 +1,424 @@
+//! The protocol simulator: private inference equals the plaintext fixed-point
+//! reference bit for bit, its traffic equals perf_model's prediction node by node, its
+//! messages look uniform and do not depend on the client's input, and a misbehaving
+//! peer gets a clear error.
+
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
+
+use perf_model::spec::LayerOp;
+use perf_model::CheckedSpec;
+use sim::twopc::channel::{Channel, Phase, Role};
+use sim::twopc::model::NodeKind;
+use sim::twopc::model::{layer_label, reference};
+use sim::twopc::party::{infer, serve, Options};
+use sim::twopc::{run_local, traffic, Network, Ring, SimError, Weights};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+const TIMEOUT: Duration = Duration::from_secs(60);
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
+}
+
+fn network(path: &Path) -> Network {
+    Network::new(CheckedSpec::load(path).unwrap())
+}
+
+/// Deterministic pseudo-random numbers for weights and inputs.
+struct Lcg(u64);
+
+impl Lcg {
+    fn next(&mut self) -> f64 {
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (self.0 >> 11) as f64 / (1u64 << 53) as f64
+    }
+}
+
+/// Random weights for every layer of a spec, as a safetensors file's bytes.
+fn random_weights(spec: &CheckedSpec, seed: u64) -> Vec<u8> {
+    let mut rng = Lcg(seed);
+    let mut tensors: Vec<(String, Vec<usize>, Vec<f32>)> = Vec::new();
+    for (i, (layer, info)) in spec.spec().layers.iter().zip(spec.layers()).enumerate() {
+        let name = layer_label(spec, i);
+        let mut add = |what: &str, shape: Vec<usize>, lo: f64, hi: f64, rng: &mut Lcg| {
+            let n = shape.iter().product();
+            let v = (0..n)
+                .map(|_| (lo + (hi - lo) * rng.next()) as f32)
+                .collect();
+            tensors.push((format!("{name}.{what}"), shape, v));
+        };
+        match &layer.op {
+            LayerOp::Conv2d(c) => {
+                let cin = info.in_shapes[0].channels();
+                let scale = 1.0 / ((cin * c.kernel * c.kernel) as f64).sqrt();
+                add(
+                    "weight",
+                    vec![c.out_channels, cin, c.kernel, c.kernel],
+                    -scale,
+                    scale,
+                    &mut rng,
+                );
+                if c.bias {
+                    add("bias", vec![c.out_channels], -0.1, 0.1, &mut rng);
+                }
+            }
+            LayerOp::Dense(d) => {
+                let fin = info.in_shapes[0].numel();
+                let scale = 1.0 / (fin as f64).sqrt();
+                add("weight", vec![d.out_features, fin], -scale, scale, &mut rng);
+                if d.bias {
+                    add("bias", vec![d.out_features], -0.1, 0.1, &mut rng);
+                }
+            }
+            LayerOp::BatchNorm(_) => {
+                let c = info.out_shape.channels();
+                add("weight", vec![c], 0.5, 1.5, &mut rng);
+                add("bias", vec![c], -0.2, 0.2, &mut rng);
+                add("running_mean", vec![c], -0.3, 0.3, &mut rng);
+                add("running_var", vec![c], 0.5, 2.0, &mut rng);
+            }
+            _ => {}
+        }
+    }
+    let bytes: Vec<(String, Vec<usize>, Vec<u8>)> = tensors
+        .into_iter()
+        .map(|(n, s, v)| (n, s, v.iter().flat_map(|x| x.to_le_bytes()).collect()))
+        .collect();
+    let views: Vec<(String, safetensors::tensor::TensorView<'_>)> = bytes
+        .iter()
+        .map(|(n, s, b)| {
+            (
+                n.clone(),
+                safetensors::tensor::TensorView::new(safetensors::Dtype::F32, s.clone(), b)
+                    .unwrap(),
+            )
+        })
+        .collect();
+    safetensors::serialize(views, &None).unwrap()
+}
+
+fn weights(net: &Network, seed: u64) -> Weights {
+    let bytes = random_weights(&net.spec, seed);
+    let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+    Weights::from_safetensors(net, &st, Path::new("random.safetensors")).unwrap()
+}
+
+fn random_image(net: &Network, seed: u64) -> Vec<u64> {
+    let mut rng = Lcg(seed);
+    let px: Vec<u8> = (0..net.input_elements())
+        .map(|_| (rng.next() * 256.0) as u8)
+        .collect();
+    net.encode_image(&px).unwrap()
+}
+
+fn opts(seed: u128) -> Options {
+    Options {
+        dealer_seed: seed,
+        seed: seed.wrapping_mul(31) ^ 0xabc,
+        trace: true,
+    }
+}
+
+fn tiny() -> Network {
+    network(&root().join("sim/tests/data/tiny.yaml"))
+}
+
+fn mlp() -> Network {
+    network(&root().join("examples/mlp.yaml"))
+}
+
+#[test]
+fn private_inference_equals_the_reference_bit_for_bit() {
+    for net in [tiny(), mlp()] {
+        let w = weights(&net, 11);
+        let inputs: Vec<Vec<u64>> = (0..2).map(|k| random_image(&net, 100 + k)).collect();
+        let (_, client) = run_local(&net, &w, &inputs, opts(5), TIMEOUT).unwrap();
+        for (input, inf) in inputs.iter().zip(&client.inferences) {
+            let mut split = |site, _: &[u64]| inf.trace[&site].clone();
+            let vals = reference(&net, &w, input, &mut split);
+            assert_eq!(
+                &inf.output,
+                vals.last().unwrap(),
+                "{}",
+                net.spec.spec().name
+            );
+            // The output is not trivial: not all zero, not all equal.
+            assert!(inf.output.iter().any(|&v| v != inf.output[0]));
+        }
+    }
+}
+
+#[test]
+fn measured_traffic_equals_perf_models_prediction_node_by_node() {
+    for net in [tiny(), mlp()] {
+        let w = weights(&net, 3);
+        let (server, client) =
+            run_local(&net, &w, &[random_image(&net, 1)], opts(9), TIMEOUT).unwrap();
+        let rows = traffic::table(&net, Role::Client, &client.inferences[0].log);
+        let from_server = traffic::table(&net, Role::Server, &server.inferences[0].0);
+        for (r, s) in rows.iter().zip(&from_server) {
+            assert_eq!(r.measured, s.measured, "both parties see the same messages");
+            if let Some(p) = r.predicted {
+                assert!(
+                    p.agrees(&r.measured),
+                    "{} {:?}: measured {:?}, predicted {p:?}",
+                    r.label,
+                    r.phase,
+                    r.measured
+                );
+            }
+        }
+        // Every interactive operator sent something in both phases.
+        let kinds: Vec<&str> = rows
+            .iter()
+            .filter(|r| r.measured.rounds > 0)
+            .map(|r| r.kind.as_str())
+            .collect();
+        for k in ["input", "gc-relu"] {
+            assert!(kinds.contains(&k), "{k} in {kinds:?}");
+        }
+        let text = traffic::render(&rows);
+        assert!(
+            text.contains("equal") && !text.contains("predicts"),
+            "{text}"
+        );
+    }
+}
+
+#[test]
+fn local_truncation_errors_occur_at_the_documented_rate() {
+    // Off by more than one only when the shares wrap: probability |x| / 2^l for x of
+    // the ring's positive half.
+    let r = Ring { l: 32, f: 8 };
+    let x = r.from_i64(1 << 24); // |x| / 2^l = 1/256
+    let mut seed = Lcg(77);
+    let trials = 200_000;
+    let mut large = 0;
+    for _ in 0..trials {
+        let c = r.wrap((seed.next() * 2f64.powi(32)) as u64);
+        let got = r.signed(r.trunc_split(x, c));
+        let want = r.signed(r.trunc_exact(x));
+        assert!(
+            (got - want).abs() <= 1 || (got - want).abs() >= 1 << 22,
+            "only small or wrap errors"
+        );
+        if (got - want).abs() > 1 {
+            large += 1;
+        }
+    }
+    let expected = trials as f64 / 256.0;
+    let sd = expected.sqrt();
+    assert!(
+        (f64::from(large) - expected).abs() < 5.0 * sd,
+        "{large} large errors, expected {expected:.0}"
+    );
+}
+
+/// Pearson's chi-square statistic of byte counts against the uniform distribution.
+fn chi_square(bytes: &[u8]) -> f64 {
+    let mut counts = [0f64; 256];
+    for &b in bytes {
+        counts[b as usize] += 1.0;
+    }
+    let e = bytes.len() as f64 / 256.0;
+    counts.iter().map(|c| (c - e) * (c - e) / e).sum()
+}
+
+/// The critical value of chi-square with 255 degrees of freedom at p = 0.001.
+const CHI2_255_P001: f64 = 330.5;
+
+/// Runs one inference with both channel ends recording what they receive.
+fn tapped(net: &Network, w: &Weights, input: &[u64], seed: u128) -> (Channel, Channel) {
+    let (mut s, mut c) = Channel::pair(TIMEOUT);
+    s.record_payloads = true;
+    c.record_payloads = true;
+    let (n2, w2) = (net.clone(), w.clone());
+    let server = std::thread::spawn(move || {
+        serve(&n2, &w2, &mut s, opts(seed ^ 0x77)).unwrap();
+        s
+    });
+    infer(net, &[input.to_vec()], &mut c, opts(seed)).unwrap();
+    (server.join().unwrap(), c)
+}
+
+#[test]
+fn shares_on_the_wire_are_uniform() {
+    let net = mlp();
+    let w = weights(&net, 4);
+    let input = random_image(&net, 5);
+    let (s, c) = tapped(&net, &w, &input, 7);
+    // The client's masked input as the server gets it, and the first dense layer's
+    // correlation as the client gets it.
+    let masked_input = s.received(Phase::Online, Some(0));
+    let dense = net
+        .nodes
+        .iter()
+        .position(|n| matches!(n.kind, NodeKind::Dense { .. }))
+        .unwrap();
+    let correlation = c.received(Phase::Offline, Some(dense as u32));
+    assert_eq!(masked_input.len(), 784 * 8);
+    assert_eq!(correlation.len(), 128 * 8);
+    for (what, bytes) in [
+        ("masked input", &masked_input),
+        ("dense correlation", &correlation),
+    ] {
+        let x2 = chi_square(bytes);
+        assert!(x2 < CHI2_255_P001, "{what}: chi-square {x2:.1}");
+    }
+    // The test can fail: the unmasked input is far from uniform.
+    let plain = Ring { l: 64, f: 12 }.pack(&input);
+    assert!(chi_square(&plain) > CHI2_255_P001);
+}
+
+/// Two-sample chi-square statistic of two byte samples of equal size.
+fn chi_square_two(a: &[u8], b: &[u8]) -> f64 {
+    let (mut ca, mut cb) = ([0f64; 256], [0f64; 256]);
+    a.iter().for_each(|&x| ca[x as usize] += 1.0);
+    b.iter().for_each(|&x| cb[x as usize] += 1.0);
+    (0..256)
+        .filter(|&i| ca[i] + cb[i] > 0.0)
+        .map(|i| (ca[i] - cb[i]).powi(2) / (ca[i] + cb[i]))
+        .sum()
+}
+
+#[test]
+fn the_servers_view_does_not_depend_on_the_clients_input() {
+    let net = mlp();
+    let w = weights(&net, 6);
+    let dark = net.encode_image(&vec![0u8; 784]).unwrap();
+    let bright = net.encode_image(&vec![255u8; 784]).unwrap();
+    let view = |input: &[u64], seed: u128| {
+        let (s, _) = tapped(&net, &w, input, seed);
+        let mut v = s.received(Phase::Offline, None);
+        v.extend(s.received(Phase::Online, None));
+        v
+    };
+    let (mut a, mut b) = (Vec::new(), Vec::new());
+    for t in 0..6u128 {
+        a.extend(view(&dark, 1000 + t));
+        b.extend(view(&bright, 2000 + t));
+    }
+    assert_eq!(
+        a.len(),
+        b.len(),
+        "the view's size does not depend on the input"
+    );
+    let x2 = chi_square_two(&a, &b);
+    assert!(
+        x2 < CHI2_255_P001,
+        "the distinguisher tells the views apart: {x2:.1}"
+    );
+    // The distinguisher works: on what a leaky protocol would show (the inputs
+    // themselves) it separates them at once.
+    let r = Ring { l: 64, f: 12 };
+    assert!(chi_square_two(&r.pack(&dark), &r.pack(&bright)) > CHI2_255_P001);
+}
+
+/// Runs a server against a client end driven by `peer`, and gives the server's error.
+fn server_error(peer: impl FnOnce(&mut Channel) + Send + 'static, timeout: Duration) -> SimError {
+    let net = mlp();
+    let w = weights(&net, 1);
+    let (mut s, mut c) = Channel::pair(timeout);
+    let t = std::thread::spawn(move || {
+        peer(&mut c);
+        // Keep the client's end open a moment, so the server sees what was sent first.
+        std::thread::sleep(Duration::from_millis(50));
+    });
+    let err = serve(&net, &w, &mut s, opts(1)).unwrap_err();
+    t.join().unwrap();
+    err
+}
+
+fn client_hello(c: &mut Channel, net: &Network, count: u32) {
+    c.begin(u32::MAX, Phase::Setup);
+    let mut m = b"polympc\x01".to_vec();
+    m.extend_from_slice(&net.spec_hash());
+    m.extend_from_slice(&5u128.to_le_bytes());
+    m.extend_from_slice(&count.to_le_bytes());
+    c.send(&m).unwrap();
+}
+
+#[test]
+fn a_misbehaving_peer_gets_a_clear_error() {
+    // Disconnects after the handshake.
+    let e = server_error(
+        |c| {
+            client_hello(c, &mlp(), 1);
+        },
+        TIMEOUT,
+    );
+    assert!(matches!(e, SimError::Disconnected { .. }), "{e}");
+    assert!(e.to_string().contains("disconnected"), "{e}");
+
+    // Sends a truncated message: a header for 100 bytes, then 10 bytes.
+    let e = server_error(
+        |c| {
+            client_hello(c, &mlp(), 1);
+            // The first message the server waits for: the OT request of the first ReLU
+            // (node 4: input, flatten, dense, truncate, relu), 16 bytes per OT.
+            let mut frame = (16u32 * 128 * 128).to_le_bytes().to_vec();
+            frame.extend_from_slice(&4u32.to_le_bytes());
+            frame.extend_from_slice(&[1, 0, 1, 0]);
+            frame.extend_from_slice(&[0; 10]);
+            c.send_raw(&frame).unwrap();
+        },
+        TIMEOUT,
+    );
+    assert!(
+        e.to_string().contains("truncated: 10 of 262144 bytes"),
+        "{e}"
+    );
+
+    // Sends an oversized message.
+    let e = server_error(
+        |c| {
+            client_hello(c, &mlp(), 1);
+            let mut frame = u32::MAX.to_le_bytes().to_vec();
+            frame.extend_from_slice(&2u32.to_le_bytes());
+            frame.extend_from_slice(&[1, 0, 1, 0]);
+            c.send_raw(&frame).unwrap();
+        },
+        TIMEOUT,
+    );
+    assert!(e.to_string().contains("over the limit"), "{e}");
+
+    // Runs another network.
+    let e = server_error(|c| client_hello(c, &tiny(), 1), TIMEOUT);
+    assert!(matches!(e, SimError::SpecMismatch { .. }), "{e}");
+    assert!(e.to_string().contains("different network"), "{e}");
+
+    // Says nothing: the server times out instead of hanging.
+    let e = server_error(
+        |_| std::thread::sleep(Duration::from_millis(600)),
+        Duration::from_millis(200),
+    );
+    assert!(matches!(e, SimError::Timeout { .. }), "{e}");
+}
+
+#[test]
+fn two_processes_over_tcp_give_the_in_process_result() {
+    let net = mlp();
+    let w = weights(&net, 2);
+    let input = random_image(&net, 3);
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (n2, w2) = (net.clone(), w.clone());
+    let server = std::thread::spawn(move || {
+        let (stream, _) = listener.accept().unwrap();
+        let mut ch = Channel::tcp(Role::Server, stream, TIMEOUT).unwrap();
+        serve(&n2, &w2, &mut ch, opts(4)).unwrap()
+    });
+    let stream = std::net::TcpStream::connect(addr).unwrap();
+    let mut ch = Channel::tcp(Role::Client, stream, TIMEOUT).unwrap();
+    let client = infer(&net, &[input.clone()], &mut ch, opts(4)).unwrap();
+    server.join().unwrap();
+    let (_, local) = run_local(&net, &w, &[input], opts(4), TIMEOUT).unwrap();
+    assert_eq!(client.inferences[0].output, local.inferences[0].output);
+}
