@@ -1,5 +1,6 @@
 //! The polympc command line: parses arguments, calls the stage libraries, reports.
 
+mod private_cmd;
 mod train_cmd;
 
 use anyhow::{Context, Result};
@@ -67,6 +68,10 @@ enum Command {
         #[arg(long)]
         vcd: Option<PathBuf>,
     },
+    /// Run a trained network privately on test images: server and client exchange real
+    /// messages (in one process, or two with `--serve` / `--connect`); prints the
+    /// predictions and the traffic per node beside perf_model's prediction.
+    PrivateInfer(Box<private_cmd::PrivateArgs>),
     /// List the FPGA devices polympc knows, with their resources.
     Devices,
     /// Check the external tools and libraries polympc uses, with their versions.
@@ -91,6 +96,7 @@ fn main() -> ExitCode {
             seed,
             vcd,
         } => sim_cmd(&blocks, vectors, seed, vcd.as_deref()),
+        Command::PrivateInfer(args) => private_cmd::private_infer(&args),
         Command::Devices => devices(),
         Command::Tools => tools(),
     };

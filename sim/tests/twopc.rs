@@ -417,7 +417,7 @@ fn two_processes_over_tcp_give_the_in_process_result() {
     });
     let stream = std::net::TcpStream::connect(addr).unwrap();
     let mut ch = Channel::tcp(Role::Client, stream, TIMEOUT).unwrap();
-    let client = infer(&net, &[input.clone()], &mut ch, opts(4)).unwrap();
+    let client = infer(&net, std::slice::from_ref(&input), &mut ch, opts(4)).unwrap();
     server.join().unwrap();
     let (_, local) = run_local(&net, &w, &[input], opts(4), TIMEOUT).unwrap();
     assert_eq!(client.inferences[0].output, local.inferences[0].output);

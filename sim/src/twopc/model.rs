@@ -10,6 +10,7 @@
 
 use super::ring::Ring;
 use super::SimError;
+use ndarray::{Array3, ArrayView3, ArrayView4, Axis, Slice};
 use perf_model::spec::{LayerOp, Shortcut};
 use perf_model::CheckedSpec;
 use scheduler::graph::{LinearOp, Operator, TwoPcGraph};
@@ -537,6 +538,8 @@ impl Weights {
     }
 }
 
+/// A convolution on ring values: `x` `[C, H, W]` and `w` `[O, C, k, k]` as ndarray
+/// views, zero padding, exact mod 2^l.
 #[allow(clippy::too_many_arguments)]
 fn conv(
     x: &[u64],
@@ -550,33 +553,31 @@ fn conv(
 ) -> Vec<u64> {
     let [ci, hi, wi] = input;
     let [co, ho, wo] = output;
-    let mut out = vec![0u64; co * ho * wo];
-    for o in 0..co {
-        for y in 0..ho {
-            for xx in 0..wo {
-                let mut s = 0u64;
-                for c in 0..ci {
-                    for dy in 0..k {
-                        let iy = (y * stride + dy) as isize - pad as isize;
-                        if iy < 0 || iy >= hi as isize {
-                            continue;
-                        }
-                        for dx in 0..k {
-                            let ix = (xx * stride + dx) as isize - pad as isize;
-                            if ix < 0 || ix >= wi as isize {
-                                continue;
-                            }
-                            let v = x[(c * hi + iy as usize) * wi + ix as usize];
-                            let wv = w[((o * ci + c) * k + dy) * k + dx];
-                            s = s.wrapping_add(wv.wrapping_mul(v));
-                        }
-                    }
-                }
-                out[(o * ho + y) * wo + xx] = r.wrap(s);
-            }
-        }
+    let (Ok(x), Ok(w)) = (
+        ArrayView3::from_shape((ci, hi, wi), x),
+        ArrayView4::from_shape((co, ci, k, k), w),
+    ) else {
+        unreachable!("the checked spec gives the shapes the tensors have")
+    };
+    // Zero padding, once.
+    let mut padded = Array3::<u64>::zeros((ci, hi + 2 * pad, wi + 2 * pad));
+    {
+        let mut rows = padded.slice_axis_mut(Axis(1), Slice::from(pad..pad + hi));
+        rows.slice_axis_mut(Axis(2), Slice::from(pad..pad + wi))
+            .assign(&x);
     }
-    out
+    let mut out = Array3::<u64>::zeros((co, ho, wo));
+    for ((o, y, xx), v) in out.indexed_iter_mut() {
+        let mut window = padded.view();
+        window.slice_axis_inplace(Axis(1), Slice::from(y * stride..y * stride + k));
+        window.slice_axis_inplace(Axis(2), Slice::from(xx * stride..xx * stride + k));
+        let s = window
+            .iter()
+            .zip(w.index_axis(Axis(0), o).iter())
+            .fold(0u64, |acc, (&a, &b)| acc.wrapping_add(a.wrapping_mul(b)));
+        *v = r.wrap(s);
+    }
+    out.into_raw_vec_and_offset().0
 }
 
 /// Where a truncation happens: the node and, for a polynomial, which of its two

@@ -160,9 +160,9 @@ mod tests {
         let orig: [u128; KAPPA] = std::array::from_fn(|_| rng.next_label());
         let mut a = orig;
         transpose128(&mut a);
-        for i in 0..KAPPA {
-            for j in 0..KAPPA {
-                assert_eq!((orig[i] >> j) & 1, (a[j] >> i) & 1, "({i}, {j})");
+        for (i, row) in orig.iter().enumerate() {
+            for (j, col) in a.iter().enumerate() {
+                assert_eq!((row >> j) & 1, (col >> i) & 1, "({i}, {j})");
             }
         }
     }
@@ -177,19 +177,15 @@ mod tests {
                 .map(|_| (rng.next_label(), rng.next_label()))
                 .collect();
             let choices: Vec<bool> = (0..n)
-                .map(|j| (rng.next_label() >> j % 100) & 1 == 1)
+                .map(|j| (rng.next_label() >> (j % 100)) & 1 == 1)
                 .collect();
             let (req, p) = r.request(&choices);
             assert_eq!(req.len(), 16 * n);
             let ans = s.answer(&req, &msgs, &h);
             assert_eq!(ans.len(), 32 * n);
             let got = OtReceiver::finish(p, &ans, &h);
-            for j in 0..n {
-                let (want, other) = if choices[j] {
-                    (msgs[j].1, msgs[j].0)
-                } else {
-                    (msgs[j].0, msgs[j].1)
-                };
+            for (j, &(m0, m1)) in msgs.iter().enumerate() {
+                let (want, other) = if choices[j] { (m1, m0) } else { (m0, m1) };
                 assert_eq!(got[j], want);
                 assert_ne!(got[j], other);
             }
