@@ -318,12 +318,7 @@ fn server_gc(
 /// received, the sums returned.
 fn open(ch: &mut Channel, r: Ring, mine: &[u64]) -> Result<Vec<u64>, SimError> {
     ch.send(&r.pack(mine))?;
-    let theirs = r.unpack(&ch.recv(mine.len() * r.bytes())?);
-    Ok(mine
-        .iter()
-        .zip(&theirs)
-        .map(|(&a, &b)| r.add(a, b))
-        .collect())
+    add_received(ch, r, mine)
 }
 
 fn server_online(
@@ -372,12 +367,12 @@ fn server_online(
                 let bit = server_gc(net, ch, i, g, x)?;
                 let (t, _) = dealer.beaver(i, n, false);
                 let z = beaver_product(ch, r, x, &bit, &t, true)?;
-                reshared(ch, r, &z)?
+                add_received(ch, r, &z)?
             }
             NodeKind::Poly { w2, w1, b } => {
                 let (t, _) = dealer.beaver(i, n, true);
                 let y = poly_share(ch, r, node, x, &t, (w2, w1, b), true, &mut |_, _| {})?;
-                reshared(ch, r, &y)?
+                add_received(ch, r, &y)?
             }
         };
         vals.push(y);
@@ -387,8 +382,9 @@ fn server_online(
     ch.send(&r.pack(&out))
 }
 
-/// The server adds the client's re-shared value `y_C - r'` to its share.
-fn reshared(ch: &mut Channel, r: Ring, mine: &[u64]) -> Result<Vec<u64>, SimError> {
+/// This party's values plus as many ring elements received from the peer: the
+/// server's share plus the client's re-shared `y_C - r'`, an opening, the output.
+fn add_received(ch: &mut Channel, r: Ring, mine: &[u64]) -> Result<Vec<u64>, SimError> {
     let theirs = r.unpack(&ch.recv(mine.len() * r.bytes())?);
     Ok(mine
         .iter()
@@ -710,10 +706,5 @@ fn client_online(
     }
     let mine = off.shares.last().cloned().unwrap_or_default();
     ch.begin(NO_NODE, Phase::Output);
-    let theirs = r.unpack(&ch.recv(mine.len() * r.bytes())?);
-    Ok(mine
-        .iter()
-        .zip(&theirs)
-        .map(|(&a, &b)| r.add(a, b))
-        .collect())
+    add_received(ch, r, &mine)
 }
