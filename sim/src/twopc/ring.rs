@@ -158,8 +158,9 @@ mod tests {
     #[test]
     fn truncation_of_shares_is_off_by_at_most_one_away_from_the_wrap() {
         let r = Ring { l: 32, f: 8 };
+        // Client shares outside the wrap event's range (about |x| values next to 0).
         for (x, c) in [
-            (1000i64, 77u64),
+            (1000i64, 0x9000_0000u64),
             (-1000, 0xdead_beef),
             (5, 1 << 31),
             (-3, 12),
