@@ -107,12 +107,6 @@ fn load_images(args: &PrivateArgs, net: &Network) -> Result<Chosen> {
     })
 }
 
-fn argmax(net: &Network, v: &[u64]) -> usize {
-    (0..v.len())
-        .max_by_key(|&i| (net.ring.signed(v[i]), std::cmp::Reverse(i)))
-        .unwrap_or(0)
-}
-
 pub fn private_infer(args: &PrivateArgs) -> Result<()> {
     let spec = CheckedSpec::load(&args.spec)?;
     let net = Network::new(spec);
@@ -195,7 +189,7 @@ pub fn private_infer(args: &PrivateArgs) -> Result<()> {
     let mut correct = 0;
     let mut rows = Vec::new();
     for (k, inf) in client.inferences.iter().enumerate() {
-        let pred = argmax(&net, &inf.output);
+        let pred = net.predict(&inf.output);
         correct += usize::from(pred == usize::from(labels[k]));
         if let (true, Some(w)) = (args.check, &w) {
             let mut split = |site, _: &[u64]| inf.trace.get(&site).cloned().unwrap_or_default();

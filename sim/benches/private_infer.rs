@@ -75,9 +75,7 @@ fn main() {
         };
         let (_, c) = run_local(&net, &w, &[input], opts, TIMEOUT).unwrap();
         let out = &c.inferences[0].output;
-        let pred = (0..out.len())
-            .max_by_key(|&k| (net.ring.signed(out[k]), std::cmp::Reverse(k)))
-            .unwrap();
+        let pred = net.predict(out);
         correct += usize::from(pred == usize::from(data.test.labels[i]));
         if (i + 1) % 500 == 0 {
             eprintln!(

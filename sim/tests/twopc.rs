@@ -8,8 +8,8 @@
 use perf_model::spec::LayerOp;
 use perf_model::CheckedSpec;
 use sim::twopc::channel::{Channel, Phase, Role};
+use sim::twopc::model::reference;
 use sim::twopc::model::NodeKind;
-use sim::twopc::model::{layer_label, reference};
 use sim::twopc::party::{infer, serve, Options};
 use sim::twopc::{run_local, traffic, Network, Ring, SimError, Weights};
 use std::path::{Path, PathBuf};
@@ -46,7 +46,7 @@ fn random_weights(spec: &CheckedSpec, seed: u64) -> Vec<u8> {
     let mut rng = Lcg(seed);
     let mut tensors: Vec<(String, Vec<usize>, Vec<f32>)> = Vec::new();
     for (i, (layer, info)) in spec.spec().layers.iter().zip(spec.layers()).enumerate() {
-        let name = layer_label(spec, i);
+        let name = spec.spec().layer_name(i);
         let mut add = |what: &str, shape: Vec<usize>, lo: f64, hi: f64, rng: &mut Lcg| {
             let n = shape.iter().product();
             let v = (0..n)

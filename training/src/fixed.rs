@@ -26,7 +26,6 @@
 //! and accumulating limb products in `f64`, where every partial sum is an integer below
 //! 2^53.
 
-use crate::net::layer_name;
 use crate::TrainError;
 use perf_model::spec::{Coeffs, LayerOp, Shortcut, Source};
 use perf_model::{CheckedSpec, FixedPoint};
@@ -156,7 +155,7 @@ struct Ctx<'a> {
 
 impl Ctx<'_> {
     fn tensor(&self, layer: usize, what: &str) -> Result<Tensor, TrainError> {
-        let name = format!("{}.{what}", layer_name(self.spec.spec(), layer));
+        let name = format!("{}.{what}", self.spec.spec().layer_name(layer));
         self.weights
             .get(&name)
             .map(|t| t.to_kind(Kind::Double))

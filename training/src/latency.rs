@@ -154,7 +154,7 @@ pub fn site_table(spec: &CheckedSpec, model: &CostModel, circa_k: Option<u32>) -
         let c = model.activation_site(n, circa_k);
         s.push_str(&format!(
             "{:<12} {:>9} {:>11.3} {:>11.3}",
-            crate::net::layer_name(spec.spec(), i),
+            spec.spec().layer_name(i),
             n,
             c.relu.online_s * 1e3,
             c.poly.online_s * 1e3

@@ -173,15 +173,6 @@ enum Block {
     Site(usize),
 }
 
-/// The name of layer `i`'s variables: the layer's spec name, else `<kind><index>`, so
-/// weights files name their tensors after the layers people wrote.
-pub fn layer_name(spec: &ModelSpec, i: usize) -> String {
-    let l = &spec.layers[i];
-    l.name
-        .clone()
-        .unwrap_or_else(|| format!("{}{i}", l.op.kind()))
-}
-
 impl SpecNet {
     /// Creates the network's variables under `root` and returns the network, every
     /// activation site fixed to the spec's choice.
@@ -200,7 +191,7 @@ impl SpecNet {
         let mut sites = Vec::new();
         let mut names = Vec::new();
         for (i, (layer, info)) in spec.spec().layers.iter().zip(spec.layers()).enumerate() {
-            let name = layer_name(spec.spec(), i);
+            let name = spec.spec().layer_name(i);
             let p = root / name.as_str();
             names.push(name);
             let in_ch = info.in_shapes[0].channels() as i64;
@@ -316,7 +307,7 @@ impl SpecNet {
         let site_of: std::collections::HashMap<usize, &Site> =
             self.sites.iter().map(|s| (s.layer, s)).collect();
         for (i, old) in self.names.iter().enumerate() {
-            let new = layer_name(trained, i);
+            let new = trained.layer_name(i);
             let keep_coeffs = matches!(trained.layers[i].op, LayerOp::Poly(_));
             let prefix = format!("{old}.");
             let mut mine: Vec<(&String, &Tensor)> = vars

@@ -552,7 +552,7 @@ impl<'a> Run<'a> {
                 (PolyInit::BatchNorm, Source::Layer(j))
                     if matches!(spec.spec().layers[j].op, LayerOp::BatchNorm(_)) =>
                 {
-                    let name = crate::net::layer_name(spec.spec(), j);
+                    let name = spec.spec().layer_name(j);
                     let (g, b) = (
                         &vars[&format!("{name}.weight")],
                         &vars[&format!("{name}.bias")],

@@ -143,6 +143,15 @@ impl ModelSpec {
         })
     }
 
+    /// The name of layer `i` and of its tensors in weights files: the name the spec
+    /// gives it, else its kind and index (`batchnorm5`).
+    pub fn layer_name(&self, i: usize) -> String {
+        let l = &self.layers[i];
+        l.name
+            .clone()
+            .unwrap_or_else(|| format!("{}{i}", l.op.kind()))
+    }
+
     /// The spec as YAML text.
     pub fn to_yaml(&self) -> String {
         // A ModelSpec holds only strings, numbers, sequences and maps with string

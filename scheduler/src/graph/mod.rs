@@ -353,15 +353,11 @@ impl<'a> Builder<'a> {
     fn add(&mut self, op: Operator, layer: usize, operands: &[NodeIndex]) -> NodeIndex {
         let spec = self.spec;
         let info = &spec.layers()[layer];
-        let l = &spec.spec().layers[layer];
         let elements = info.out_shape.numel() as u64;
         let n = self.graph.add_node(Node {
             op,
             layers: vec![layer],
-            label: l
-                .name
-                .clone()
-                .unwrap_or_else(|| format!("{}{layer}", l.op.kind())),
+            label: spec.spec().layer_name(layer),
             out_shape: info.out_shape.clone(),
             macs: info.macs,
             params: info.params,

@@ -72,6 +72,14 @@ pub enum Role {
 }
 
 impl Role {
+    /// The other party.
+    pub fn peer(self) -> Role {
+        match self {
+            Role::Server => Role::Client,
+            Role::Client => Role::Server,
+        }
+    }
+
     /// Name in messages.
     pub fn name(self) -> &'static str {
         match self {
@@ -253,10 +261,7 @@ impl Channel {
         let node = u32::from_le_bytes([head[4], head[5], head[6], head[7]]);
         let phase = Phase::from_code(head[8]);
         let depth = u16::from_le_bytes([head[10], head[11]]);
-        let peer = match self.role {
-            Role::Server => "client",
-            Role::Client => "server",
-        };
+        let peer = self.role.peer().name();
         if size > self.max_message {
             return Err(SimError::Protocol(format!(
                 "the {peer} sent a message of {size} bytes, over the limit of {} bytes",

@@ -134,14 +134,6 @@ fn chw(shape: &perf_model::Shape) -> [usize; 3] {
     }
 }
 
-/// The name a layer's tensors carry in the weights: its name, else its kind and index.
-pub fn layer_label(spec: &CheckedSpec, i: usize) -> String {
-    let l = &spec.spec().layers[i];
-    l.name
-        .clone()
-        .unwrap_or_else(|| format!("{}{i}", l.op.kind()))
-}
-
 impl Network {
     /// The network of a checked spec.
     pub fn new(spec: CheckedSpec) -> Network {
@@ -150,8 +142,8 @@ impl Network {
         let g = graph.graph();
         let mut nodes = Vec::with_capacity(g.node_count());
         for (idx, node) in graph.nodes() {
-            let operands: Vec<usize> = graph.operands(idx).iter().map(|o| o.index()).collect();
-            let in_shape = |k: usize| chw(&g[graph.operands(idx)[k]].out_shape);
+            let ins = graph.operands(idx);
+            let in_shape = |k: usize| chw(&g[ins[k]].out_shape);
             let out = chw(&node.out_shape);
             let layer = node.layers.first().copied();
             let op = layer.map(|i| &spec.spec().layers[i].op);
@@ -170,7 +162,7 @@ impl Network {
                     padding: *padding,
                 },
                 Operator::Linear(LinearOp::Dense { .. }) => NodeKind::Dense {
-                    inputs: g[graph.operands(idx)[0]].out_shape.numel(),
+                    inputs: g[ins[0]].out_shape.numel(),
                     outputs: node.out_shape.numel(),
                 },
                 Operator::Linear(LinearOp::BatchNorm) => NodeKind::Scale {
@@ -241,7 +233,7 @@ impl Network {
             };
             nodes.push(NetNode {
                 kind,
-                operands,
+                operands: ins.iter().map(|o| o.index()).collect(),
                 elements: node.out_shape.numel(),
                 channels: node.out_shape.channels().max(1),
                 label: node.label.clone(),
@@ -262,6 +254,13 @@ impl Network {
         // Where the server keeps its weights is not part of the network.
         spec.weights = None;
         sha2::Sha256::digest(spec.to_yaml().as_bytes()).into()
+    }
+
+    /// The class an output predicts: its largest value (the first of equals).
+    pub fn predict(&self, output: &[u64]) -> usize {
+        (0..output.len())
+            .max_by_key(|&i| (self.ring.signed(output[i]), std::cmp::Reverse(i)))
+            .unwrap_or(0)
     }
 
     /// Input elements.
@@ -424,7 +423,7 @@ impl Weights {
                 unreachable!("batch norm parameters of a batch norm layer")
             };
             let ch = spec.layers()[i].out_shape.channels();
-            let name = layer_label(spec, i);
+            let name = spec.spec().layer_name(i);
             let get = |w: &str| tensor(st, file, &format!("{name}.{w}"), &[ch]);
             let (gamma, beta) = (get("weight")?, get("bias")?);
             let (mean, var) = (get("running_mean")?, get("running_var")?);
@@ -447,7 +446,7 @@ impl Weights {
             let p = match &node.op {
                 Operator::Linear(LinearOp::Conv2d { .. } | LinearOp::Dense { .. }) => {
                     let i = layers[0];
-                    let name = layer_label(spec, i);
+                    let name = spec.spec().layer_name(i);
                     let (shape, bias) = match &spec.spec().layers[i].op {
                         LayerOp::Conv2d(c) => {
                             let cin = spec.layers()[i].in_shapes[0].channels();

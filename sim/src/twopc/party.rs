@@ -27,6 +27,9 @@ use super::model::{NodeKind, Site, Weights};
 use super::ot::{OtReceiver, OtSender};
 use super::ring::{pack_bits, unpack_bits, Ring};
 use super::{Network, SimError};
+use hdl::beaver::{square_share, PolyInput};
+use hdl::beaver_mul::{product_share, MulInput};
+use hdl::mac::truncate_share;
 use perf_model::circuit::garble::{
     self, Delta, GarbledCircuit, GarblerState, Hasher, Label, LabelRng,
 };
@@ -141,10 +144,7 @@ fn handshake(
     ch.begin(NO_NODE, Phase::Setup);
     ch.send(&hello(&hash, seed, count))?;
     let peer = ch.recv(HELLO_BYTES)?;
-    let other = match ch.role() {
-        super::Role::Server => "client",
-        super::Role::Client => "server",
-    };
+    let other = ch.role().peer().name();
     if &peer[..8] != MAGIC {
         return Err(SimError::Protocol(format!(
             "the {other} does not speak this protocol (its greeting starts {})",
@@ -199,7 +199,7 @@ pub fn serve(
         let t0 = Instant::now();
         let off = server_offline(net, weights, ch, &dealer, &mut ot, &mut rng, &h)?;
         let t1 = Instant::now();
-        server_online(net, weights, ch, &dealer, off, &h)?;
+        server_online(net, weights, ch, &dealer, off)?;
         let timing = Timing {
             offline: t1 - t0,
             online: t1.elapsed(),
@@ -237,16 +237,16 @@ fn server_offline(
             NodeKind::Input => Sealed::new(dealer.mask(i, n)),
             NodeKind::Conv { .. } | NodeKind::Dense { .. } | NodeKind::Scale { .. } => {
                 let s: Vec<u64> = (0..n).map(|_| r.wrap(rng.next_label() as u64)).collect();
-                let x = input.cloned().unwrap_or_default();
-                let corr = x.open_masked(|v| weights.apply(net, i, v), &s, r);
+                let corr = input
+                    .map(|x| x.open_masked(|v| weights.apply(net, i, v), &s, r))
+                    .unwrap_or_default();
                 ch.send(&r.pack(&corr))?;
                 masks[i] = s;
                 Sealed::new(corr)
             }
             NodeKind::Truncate => input
-                .cloned()
-                .unwrap_or_default()
-                .map(|v| v.iter().map(|&x| r.trunc_client(x)).collect()),
+                .map(|x| x.map(|v| v.iter().map(|&x| r.trunc_client(x)).collect()))
+                .unwrap_or_default(),
             NodeKind::Flatten | NodeKind::Add { .. } | NodeKind::AvgPool { .. } => {
                 let parts: Vec<&Sealed> = node.operands.iter().map(|&o| &sealed[o]).collect();
                 Sealed::combine(&parts, |v| net.local(i, v).unwrap_or_default())
@@ -327,7 +327,6 @@ fn server_online(
     ch: &mut Channel,
     dealer: &Dealer,
     off: ServerOffline,
-    _h: &Hasher,
 ) -> Result<(), SimError> {
     let r = net.ring;
     let mut vals: Vec<Vec<u64>> = Vec::with_capacity(net.nodes.len());
@@ -366,12 +365,12 @@ fn server_online(
                     .ok_or_else(|| SimError::Protocol("not garbled".into()))?;
                 let bit = server_gc(net, ch, i, g, x)?;
                 let (t, _) = dealer.beaver(i, n, false);
-                let z = beaver_product(ch, r, x, &bit, &t, true)?;
+                let z = beaver_product(ch, r, x, &bit, &t, 0)?;
                 add_received(ch, r, &z)?
             }
             NodeKind::Poly { w2, w1, b } => {
                 let (t, _) = dealer.beaver(i, n, true);
-                let y = poly_share(ch, r, node, x, &t, (w2, w1, b), true, &mut |_, _| {})?;
+                let y = poly_share(ch, r, (i, node), x, &t, (w2, w1, b), 0, None)?;
                 add_received(ch, r, &y)?
             }
         };
@@ -393,82 +392,80 @@ fn add_received(ch: &mut Channel, r: Ring, mine: &[u64]) -> Result<Vec<u64>, Sim
         .collect())
 }
 
-/// A party's share of `x y` by a Beaver triple (the server adds `e f`).
+/// Party `party`'s share of `x y` by a Beaver triple: the Beaver multiply unit's
+/// golden model after the opening (no truncation: Circa multiplies by a bit).
 fn beaver_product(
     ch: &mut Channel,
     r: Ring,
     x: &[u64],
     y: &[u64],
     t: &BeaverShares,
-    server: bool,
+    party: u8,
 ) -> Result<Vec<u64>, SimError> {
     let n = x.len();
     let mut mine: Vec<u64> = (0..n).map(|k| r.sub(x[k], t.a[k])).collect();
     mine.extend((0..n).map(|k| r.sub(y[k], t.b[k])));
-    let ef = open(ch, r, &mine)?;
+    let de = open(ch, r, &mine)?;
     Ok((0..n)
         .map(|k| {
-            let (e, f) = (ef[k], ef[n + k]);
-            let z = r.add(r.add(r.mul(e, t.b[k]), r.mul(f, t.a[k])), t.c[k]);
-            if server {
-                r.add(z, r.mul(e, f))
-            } else {
-                z
-            }
+            let input = MulInput {
+                a: t.a[k],
+                b: t.b[k],
+                c: t.c[k],
+                d: de[k],
+                e: de[n + k],
+                truncate: false,
+            };
+            product_share(&input, r.f, party, r.l)
         })
         .collect())
 }
 
-/// A party's share of the polynomial: a Beaver square, its truncation, the scaled sum
-/// and its truncation (the server adds `b`); `record` sees the shares at the two
-/// truncations.
+/// Party `party`'s share of the polynomial after a Beaver square: the Beaver lane's
+/// golden model after the opening. With a trace, the client's shares at the lane's two
+/// truncations (the square, the scaled sum) go into it as sites `(node, 0)` and
+/// `(node, 1)`.
 #[allow(clippy::too_many_arguments)]
 fn poly_share(
     ch: &mut Channel,
     r: Ring,
-    node: &super::model::NetNode,
+    (i, node): (usize, &super::model::NetNode),
     x: &[u64],
     t: &BeaverShares,
     (w2, w1, b): (&[u64], &[u64], &[u64]),
-    server: bool,
-    record: &mut dyn FnMut(u8, &[u64]),
+    party: u8,
+    trace: Option<&mut Trace>,
 ) -> Result<Vec<u64>, SimError> {
     let n = x.len();
     let mine: Vec<u64> = (0..n).map(|k| r.sub(x[k], t.a[k])).collect();
     let d = open(ch, r, &mine)?;
-    let trunc = |v: u64| {
-        if server {
-            r.trunc_server(v)
-        } else {
-            r.trunc_client(v)
-        }
-    };
-    let sq: Vec<u64> = (0..n)
-        .map(|k| {
-            let z = r.add(r.mul(r.mul(2, d[k]), t.a[k]), t.c[k]);
-            if server {
-                r.add(z, r.mul(d[k], d[k]))
-            } else {
-                z
-            }
-        })
-        .collect();
-    record(0, &sq);
-    let s: Vec<u64> = (0..n)
-        .map(|k| {
-            let ch = node.channel_of(k);
-            r.add(r.mul(w2[ch], trunc(sq[k])), r.mul(w1[ch], x[k]))
-        })
-        .collect();
-    record(1, &s);
+    if let Some(trace) = trace {
+        let sq: Vec<u64> = (0..n)
+            .map(|k| square_share(t.a[k], t.c[k], d[k], party, r.l))
+            .collect();
+        let s = (0..n)
+            .map(|k| {
+                let c = node.channel_of(k);
+                let sq = truncate_share(sq[k], r.f, party, r.l);
+                r.add(r.mul(w2[c], sq), r.mul(w1[c], x[k]))
+            })
+            .collect();
+        trace.insert((i, 0), sq);
+        trace.insert((i, 1), s);
+    }
     Ok((0..n)
         .map(|k| {
-            let y = trunc(s[k]);
-            if server {
-                r.add(y, b[node.channel_of(k)])
-            } else {
-                y
-            }
+            let c = node.channel_of(k);
+            let input = PolyInput {
+                x: x[k],
+                a: t.a[k],
+                c: t.c[k],
+                d: d[k],
+                w2: w2[c],
+                w1: w1[c],
+                b: b[c],
+            };
+            hdl::beaver::poly_share(&input, r.f, party, r.l)
         })
         .collect())
 }
@@ -656,20 +653,16 @@ fn client_online(
         ch.begin(i as u32, Phase::Online);
         let n = node.elements;
         let x: &[u64] = node.operands.first().map_or(&[], |&o| &off.shares[o]);
-        match &node.kind {
-            NodeKind::Input => {
-                let masked: Vec<u64> = input
-                    .iter()
-                    .zip(&off.shares[i])
-                    .map(|(&v, &m)| r.sub(v, m))
-                    .collect();
-                ch.send(&r.pack(&masked))?;
-            }
+        // What the client sends as a node's last message: its value minus its mask of
+        // the node's output (the masked input, or a re-share).
+        let masked = match &node.kind {
+            NodeKind::Input => Some(input.to_vec()),
             NodeKind::Relu | NodeKind::MaxPool { .. } => {
                 let g = off.gc[i]
                     .as_ref()
                     .ok_or_else(|| SimError::Protocol("no garbled circuit".into()))?;
                 client_gc(net, ch, i, g, h)?;
+                None
             }
             NodeKind::Circa { .. } => {
                 let g = off.gc[i]
@@ -678,30 +671,31 @@ fn client_online(
                 client_gc(net, ch, i, g, h)?;
                 let (_, t) = dealer.beaver(i, n, false);
                 let bit = dealer.sign_mask(i, n);
-                let z = beaver_product(ch, r, x, &bit, &t, false)?;
-                let out: Vec<u64> = z
-                    .iter()
-                    .zip(&off.shares[i])
-                    .map(|(&a, &m)| r.sub(a, m))
-                    .collect();
-                ch.send(&r.pack(&out))?;
+                Some(beaver_product(ch, r, x, &bit, &t, 1)?)
             }
             NodeKind::Poly { w2, w1, b } => {
                 let (_, t) = dealer.beaver(i, n, true);
-                let mut rec = |site: u8, v: &[u64]| {
-                    if let Some(tr) = trace.as_deref_mut() {
-                        tr.insert((i, site), v.to_vec());
-                    }
-                };
-                let y = poly_share(ch, r, node, x, &t, (w2, w1, b), false, &mut rec)?;
-                let out: Vec<u64> = y
-                    .iter()
-                    .zip(&off.shares[i])
-                    .map(|(&a, &m)| r.sub(a, m))
-                    .collect();
-                ch.send(&r.pack(&out))?;
+                let coeffs = (&w2[..], &w1[..], &b[..]);
+                Some(poly_share(
+                    ch,
+                    r,
+                    (i, node),
+                    x,
+                    &t,
+                    coeffs,
+                    1,
+                    trace.as_deref_mut(),
+                )?)
             }
-            _ => {}
+            _ => None,
+        };
+        if let Some(v) = masked {
+            let out: Vec<u64> = v
+                .iter()
+                .zip(&off.shares[i])
+                .map(|(&a, &m)| r.sub(a, m))
+                .collect();
+            ch.send(&r.pack(&out))?;
         }
     }
     let mine = off.shares.last().cloned().unwrap_or_default();

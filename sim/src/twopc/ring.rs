@@ -2,6 +2,7 @@
 //! encoding of the spec (f fractional bits), and SecureML's local truncation of
 //! additive shares.
 
+use hdl::mac::truncate_share;
 use perf_model::FixedPoint;
 
 /// The ring Z_2^l with f fractional bits.
@@ -24,11 +25,7 @@ impl Ring {
 
     /// `2^l - 1`.
     pub fn mask(self) -> u64 {
-        if self.l >= 64 {
-            u64::MAX
-        } else {
-            (1 << self.l) - 1
-        }
+        hdl::ring::mask(self.l)
     }
 
     /// `x mod 2^l`.
@@ -48,7 +45,7 @@ impl Ring {
 
     /// `a * b`.
     pub fn mul(self, a: u64, b: u64) -> u64 {
-        self.wrap(a.wrapping_mul(b))
+        hdl::ring::mul(a, b, self.l)
     }
 
     /// `-a`.
@@ -88,14 +85,14 @@ impl Ring {
     }
 
     /// The server's (party 0's) local truncation of its share: `x_S >> f` on the l-bit
-    /// pattern.
+    /// pattern (the MAC and Beaver lanes' golden model).
     pub fn trunc_server(self, x: u64) -> u64 {
-        self.wrap(x) >> self.f
+        truncate_share(x, self.f, 0, self.l)
     }
 
     /// The client's (party 1's) local truncation of its share: `-((-x_C) >> f)`.
     pub fn trunc_client(self, x: u64) -> u64 {
-        self.neg(self.neg(x) >> self.f)
+        truncate_share(x, self.f, 1, self.l)
     }
 
     /// SecureML's truncation of `x` split as `(x - c, c)`: what the two parties' local

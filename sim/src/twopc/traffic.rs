@@ -67,13 +67,12 @@ pub fn table(net: &Network, role: Role, log: &[Record]) -> Vec<Row> {
         c.rounds = c.rounds.max(u64::from(rec.depth));
         c.messages += 1;
     }
-    let g = net.graph.graph();
     let l = net.ring.l;
     let mut rows = Vec::new();
     for phase in [Phase::Offline, Phase::Online] {
         for (idx, node) in net.graph.nodes() {
             let i = idx.index();
-            let cost = g[idx].operation().cost(node.elements, l);
+            let cost = node.operation().cost(node.elements, l);
             let predicted = Counts::of(if phase == Phase::Offline {
                 &cost.offline
             } else {
