@@ -5,7 +5,9 @@
 
 #![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
-use perf_model::spec::LayerOp;
+mod common;
+
+use common::{random_weights, Lcg};
 use perf_model::CheckedSpec;
 use sim::twopc::channel::{Channel, Phase, Role};
 use sim::twopc::model::reference;
@@ -28,82 +30,6 @@ fn network(path: &Path) -> Network {
     Network::new(CheckedSpec::load(path).unwrap())
 }
 
-/// Deterministic pseudo-random numbers for weights and inputs.
-struct Lcg(u64);
-
-impl Lcg {
-    fn next(&mut self) -> f64 {
-        self.0 = self
-            .0
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        (self.0 >> 11) as f64 / (1u64 << 53) as f64
-    }
-}
-
-/// Random weights for every layer of a spec, as a safetensors file's bytes.
-fn random_weights(spec: &CheckedSpec, seed: u64) -> Vec<u8> {
-    let mut rng = Lcg(seed);
-    let mut tensors: Vec<(String, Vec<usize>, Vec<f32>)> = Vec::new();
-    for (i, (layer, info)) in spec.spec().layers.iter().zip(spec.layers()).enumerate() {
-        let name = spec.spec().layer_name(i);
-        let mut add = |what: &str, shape: Vec<usize>, lo: f64, hi: f64, rng: &mut Lcg| {
-            let n = shape.iter().product();
-            let v = (0..n)
-                .map(|_| (lo + (hi - lo) * rng.next()) as f32)
-                .collect();
-            tensors.push((format!("{name}.{what}"), shape, v));
-        };
-        match &layer.op {
-            LayerOp::Conv2d(c) => {
-                let cin = info.in_shapes[0].channels();
-                let scale = 1.0 / ((cin * c.kernel * c.kernel) as f64).sqrt();
-                add(
-                    "weight",
-                    vec![c.out_channels, cin, c.kernel, c.kernel],
-                    -scale,
-                    scale,
-                    &mut rng,
-                );
-                if c.bias {
-                    add("bias", vec![c.out_channels], -0.1, 0.1, &mut rng);
-                }
-            }
-            LayerOp::Dense(d) => {
-                let fin = info.in_shapes[0].numel();
-                let scale = 1.0 / (fin as f64).sqrt();
-                add("weight", vec![d.out_features, fin], -scale, scale, &mut rng);
-                if d.bias {
-                    add("bias", vec![d.out_features], -0.1, 0.1, &mut rng);
-                }
-            }
-            LayerOp::BatchNorm(_) => {
-                let c = info.out_shape.channels();
-                add("weight", vec![c], 0.5, 1.5, &mut rng);
-                add("bias", vec![c], -0.2, 0.2, &mut rng);
-                add("running_mean", vec![c], -0.3, 0.3, &mut rng);
-                add("running_var", vec![c], 0.5, 2.0, &mut rng);
-            }
-            _ => {}
-        }
-    }
-    let bytes: Vec<(String, Vec<usize>, Vec<u8>)> = tensors
-        .into_iter()
-        .map(|(n, s, v)| (n, s, v.iter().flat_map(|x| x.to_le_bytes()).collect()))
-        .collect();
-    let views: Vec<(String, safetensors::tensor::TensorView<'_>)> = bytes
-        .iter()
-        .map(|(n, s, b)| {
-            (
-                n.clone(),
-                safetensors::tensor::TensorView::new(safetensors::Dtype::F32, s.clone(), b)
-                    .unwrap(),
-            )
-        })
-        .collect();
-    safetensors::serialize(views, &None).unwrap()
-}
-
 fn weights(net: &Network, seed: u64) -> Weights {
     let bytes = random_weights(&net.spec, seed);
     let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
@@ -123,6 +49,7 @@ fn opts(seed: u128) -> Options {
         dealer_seed: seed,
         seed: seed.wrapping_mul(31) ^ 0xabc,
         trace: true,
+        vectors: true,
     }
 }
 
@@ -162,7 +89,7 @@ fn measured_traffic_equals_perf_models_prediction_node_by_node() {
         let (server, client) =
             run_local(&net, &w, &[random_image(&net, 1)], opts(9), TIMEOUT).unwrap();
         let rows = traffic::table(&net, Role::Client, &client.inferences[0].log);
-        let from_server = traffic::table(&net, Role::Server, &server.inferences[0].0);
+        let from_server = traffic::table(&net, Role::Server, &server.inferences[0].log);
         for (r, s) in rows.iter().zip(&from_server) {
             assert_eq!(r.measured, s.measured, "both parties see the same messages");
             if let Some(p) = r.predicted {

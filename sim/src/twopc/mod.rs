@@ -16,10 +16,11 @@ pub mod ot;
 pub mod party;
 pub mod ring;
 pub mod traffic;
+pub mod vectors;
 
 pub use channel::{Channel, Phase, Role};
 pub use model::{Network, Weights};
-pub use party::{infer, serve, ClientReport, Options, ServerReport};
+pub use party::{infer, serve, ClientReport, Options, Served, ServerReport};
 pub use ring::Ring;
 
 use perf_model::circuit::CircuitError;

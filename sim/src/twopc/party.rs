@@ -26,6 +26,7 @@ use super::dealer::{BeaverShares, Dealer, Sealed};
 use super::model::{NodeKind, Site, Weights};
 use super::ot::{OtReceiver, OtSender};
 use super::ring::{pack_bits, unpack_bits, Ring};
+use super::vectors::TestVectors;
 use super::{Network, SimError};
 use hdl::beaver::{square_share, PolyInput};
 use hdl::beaver_mul::{product_share, MulInput};
@@ -64,6 +65,19 @@ pub struct Inference {
     pub timing: Timing,
     /// The messages of this inference.
     pub log: Vec<Record>,
+    /// The client's test vectors (when asked for).
+    pub vectors: TestVectors,
+}
+
+/// One inference as the server saw it.
+#[derive(Debug, Clone)]
+pub struct Served {
+    /// The messages of this inference.
+    pub log: Vec<Record>,
+    /// How long the phases took.
+    pub timing: Timing,
+    /// The server's test vectors (when asked for).
+    pub vectors: TestVectors,
 }
 
 /// What the server did.
@@ -71,8 +85,8 @@ pub struct Inference {
 pub struct ServerReport {
     /// The handshake's messages.
     pub setup: Vec<Record>,
-    /// Per inference: its messages and timing.
-    pub inferences: Vec<(Vec<Record>, Timing)>,
+    /// The inferences.
+    pub inferences: Vec<Served>,
 }
 
 /// What the client did.
@@ -173,6 +187,8 @@ pub struct Options {
     pub seed: u128,
     /// Keep the client's shares at truncations.
     pub trace: bool,
+    /// Keep both parties' test vectors.
+    pub vectors: bool,
 }
 
 struct Garbled {
@@ -196,17 +212,19 @@ pub fn serve(
     let mut rng = LabelRng::new(opts.seed);
     let h = Hasher::default();
     for _ in 0..count {
+        let mut rec = TestVectors::new(opts.vectors);
         let t0 = Instant::now();
-        let off = server_offline(net, weights, ch, &dealer, &mut ot, &mut rng, &h)?;
+        let off = server_offline(net, weights, ch, &dealer, &mut ot, &mut rng, &h, &mut rec)?;
         let t1 = Instant::now();
-        server_online(net, weights, ch, &dealer, off)?;
-        let timing = Timing {
-            offline: t1 - t0,
-            online: t1.elapsed(),
-        };
-        report
-            .inferences
-            .push((std::mem::take(&mut ch.log), timing));
+        server_online(net, weights, ch, &dealer, off, &mut rec)?;
+        report.inferences.push(Served {
+            log: std::mem::take(&mut ch.log),
+            timing: Timing {
+                offline: t1 - t0,
+                online: t1.elapsed(),
+            },
+            vectors: rec,
+        });
     }
     Ok(report)
 }
@@ -216,6 +234,7 @@ struct ServerOffline {
     garbled: Vec<Option<Garbled>>,
 }
 
+#[allow(clippy::too_many_arguments)]
 fn server_offline(
     net: &Network,
     weights: &Weights,
@@ -224,6 +243,7 @@ fn server_offline(
     ot: &mut OtSender,
     rng: &mut LabelRng,
     h: &Hasher,
+    rec: &mut TestVectors,
 ) -> Result<ServerOffline, SimError> {
     let r = net.ring;
     let mut sealed: Vec<Sealed> = Vec::with_capacity(net.nodes.len());
@@ -241,6 +261,7 @@ fn server_offline(
                     .map(|x| x.open_masked(|v| weights.apply(net, i, v), &s, r))
                     .unwrap_or_default();
                 ch.send(&r.pack(&corr))?;
+                rec.add(Some(i), Phase::Offline, "mask", r.l, &s);
                 masks[i] = s;
                 Sealed::new(corr)
             }
@@ -260,6 +281,8 @@ fn server_offline(
                 let mut msg = Vec::with_capacity(32 * n * (ands + e));
                 let mut pairs = Vec::with_capacity(n * e);
                 let mut states = Vec::with_capacity(n);
+                let (mut deltas, mut zeros, mut tables) =
+                    (Vec::<u128>::new(), Vec::new(), Vec::<u128>::new());
                 for _ in 0..n {
                     let delta = Delta::new(rng.next_label());
                     let labels = rng.labels(g + e);
@@ -270,7 +293,15 @@ fn server_offline(
                     }
                     pairs.extend(labels[g..].iter().map(|&l| (l, l ^ delta.get())));
                     states.push(st);
+                    if rec.enabled() {
+                        deltas.push(delta.get());
+                        zeros.extend_from_slice(&labels);
+                        tables.extend(gc.tables.iter().flatten());
+                    }
                 }
+                rec.add(Some(i), Phase::Offline, "delta", 128, &deltas);
+                rec.add(Some(i), Phase::Offline, "labels", 128, &zeros);
+                rec.add(Some(i), Phase::Offline, "tables", 128, &tables);
                 msg.extend(ot.answer(&request, &pairs, h));
                 ch.send(&msg)?;
                 garbled[i] = Some(Garbled { states });
@@ -327,6 +358,7 @@ fn server_online(
     ch: &mut Channel,
     dealer: &Dealer,
     off: ServerOffline,
+    rec: &mut TestVectors,
 ) -> Result<(), SimError> {
     let r = net.ring;
     let mut vals: Vec<Vec<u64>> = Vec::with_capacity(net.nodes.len());
@@ -364,19 +396,30 @@ fn server_online(
                     .as_ref()
                     .ok_or_else(|| SimError::Protocol("not garbled".into()))?;
                 let bit = server_gc(net, ch, i, g, x)?;
+                rec.ring(net, i, "bit", &bit);
                 let (t, _) = dealer.beaver(i, n, false);
-                let z = beaver_product(ch, r, x, &bit, &t, 0)?;
+                let z = beaver_product(ch, r, (i, x), &bit, &t, 0, rec)?;
                 add_received(ch, r, &z)?
             }
             NodeKind::Poly { w2, w1, b } => {
                 let (t, _) = dealer.beaver(i, n, true);
-                let y = poly_share(ch, r, (i, node), x, &t, (w2, w1, b), 0, None)?;
+                let y = poly_share(ch, r, (i, node), x, &t, (w2, w1, b), 0, None, rec)?;
                 add_received(ch, r, &y)?
             }
         };
+        if !node.operands.is_empty() {
+            rec.ring(net, i, "x", x);
+        }
+        if matches!(node.kind, NodeKind::Truncate) {
+            let src = node.operands[0];
+            let bias: Vec<u64> = (0..n).map(|k| weights.bias(net, src, k)).collect();
+            rec.ring(net, i, "bias", &bias);
+        }
+        rec.ring(net, i, "y", &y);
         vals.push(y);
     }
     let out = vals.last().cloned().unwrap_or_default();
+    rec.add(None, Phase::Output, "y", r.l, &out);
     ch.begin(NO_NODE, Phase::Output);
     ch.send(&r.pack(&out))
 }
@@ -394,19 +437,22 @@ fn add_received(ch: &mut Channel, r: Ring, mine: &[u64]) -> Result<Vec<u64>, Sim
 
 /// Party `party`'s share of `x y` by a Beaver triple: the Beaver multiply unit's
 /// golden model after the opening (no truncation: Circa multiplies by a bit).
+/// With vectors on, the unit's inputs `a`, `b`, `c`, `d`, `e` and its output `z` go
+/// into them.
 fn beaver_product(
     ch: &mut Channel,
     r: Ring,
-    x: &[u64],
+    (i, x): (usize, &[u64]),
     y: &[u64],
     t: &BeaverShares,
     party: u8,
+    rec: &mut TestVectors,
 ) -> Result<Vec<u64>, SimError> {
     let n = x.len();
     let mut mine: Vec<u64> = (0..n).map(|k| r.sub(x[k], t.a[k])).collect();
     mine.extend((0..n).map(|k| r.sub(y[k], t.b[k])));
     let de = open(ch, r, &mine)?;
-    Ok((0..n)
+    let z: Vec<u64> = (0..n)
         .map(|k| {
             let input = MulInput {
                 a: t.a[k],
@@ -418,13 +464,28 @@ fn beaver_product(
             };
             product_share(&input, r.f, party, r.l)
         })
-        .collect())
+        .collect();
+    if rec.enabled() {
+        let at = |name, v: &[u64]| (name, v.to_vec());
+        for (name, v) in [
+            at("a", &t.a),
+            at("b", &t.b),
+            at("c", &t.c),
+            at("d", &de[..n]),
+            at("e", &de[n..]),
+            at("z", &z),
+        ] {
+            rec.add(Some(i), Phase::Online, name, r.l, &v);
+        }
+    }
+    Ok(z)
 }
 
 /// Party `party`'s share of the polynomial after a Beaver square: the Beaver lane's
 /// golden model after the opening. With a trace, the client's shares at the lane's two
 /// truncations (the square, the scaled sum) go into it as sites `(node, 0)` and
-/// `(node, 1)`.
+/// `(node, 1)`; with vectors on, the lane's inputs per element (`x`, `a`, `c`, `d`,
+/// `w2`, `w1`, `b`) and its output `z`.
 #[allow(clippy::too_many_arguments)]
 fn poly_share(
     ch: &mut Channel,
@@ -435,6 +496,7 @@ fn poly_share(
     (w2, w1, b): (&[u64], &[u64], &[u64]),
     party: u8,
     trace: Option<&mut Trace>,
+    rec: &mut TestVectors,
 ) -> Result<Vec<u64>, SimError> {
     let n = x.len();
     let mine: Vec<u64> = (0..n).map(|k| r.sub(x[k], t.a[k])).collect();
@@ -453,10 +515,10 @@ fn poly_share(
         trace.insert((i, 0), sq);
         trace.insert((i, 1), s);
     }
-    Ok((0..n)
+    let inputs: Vec<PolyInput> = (0..n)
         .map(|k| {
             let c = node.channel_of(k);
-            let input = PolyInput {
+            PolyInput {
                 x: x[k],
                 a: t.a[k],
                 c: t.c[k],
@@ -464,10 +526,28 @@ fn poly_share(
                 w2: w2[c],
                 w1: w1[c],
                 b: b[c],
-            };
-            hdl::beaver::poly_share(&input, r.f, party, r.l)
+            }
         })
-        .collect())
+        .collect();
+    let z: Vec<u64> = inputs
+        .iter()
+        .map(|input| hdl::beaver::poly_share(input, r.f, party, r.l))
+        .collect();
+    if rec.enabled() {
+        let field = |f: fn(&PolyInput) -> u64| inputs.iter().map(f).collect::<Vec<u64>>();
+        for (name, v) in [
+            ("a", field(|p| p.a)),
+            ("c", field(|p| p.c)),
+            ("d", field(|p| p.d)),
+            ("w2", field(|p| p.w2)),
+            ("w1", field(|p| p.w1)),
+            ("b", field(|p| p.b)),
+            ("z", z.clone()),
+        ] {
+            rec.add(Some(i), Phase::Online, name, r.l, &v);
+        }
+    }
+    Ok(z)
 }
 
 struct ClientGc {
@@ -504,6 +584,7 @@ pub fn infer(
             )));
         }
         let mut trace = Trace::new();
+        let mut rec = TestVectors::new(opts.vectors);
         let t0 = Instant::now();
         let off = client_offline(
             net,
@@ -512,6 +593,7 @@ pub fn infer(
             &mut ot,
             &h,
             opts.trace.then_some(&mut trace),
+            &mut rec,
         )?;
         let t1 = Instant::now();
         let output = client_online(
@@ -522,10 +604,12 @@ pub fn infer(
             input,
             &h,
             opts.trace.then_some(&mut trace),
+            &mut rec,
         )?;
         report.inferences.push(Inference {
             output,
             trace,
+            vectors: rec,
             timing: Timing {
                 offline: t1 - t0,
                 online: t1.elapsed(),
@@ -543,6 +627,7 @@ fn client_offline(
     ot: &mut OtReceiver,
     h: &Hasher,
     mut trace: Option<&mut Trace>,
+    rec: &mut TestVectors,
 ) -> Result<ClientOffline, SimError> {
     let r = net.ring;
     let mut shares: Vec<Vec<u64>> = Vec::with_capacity(net.nodes.len());
@@ -602,6 +687,7 @@ fn client_offline(
                     })
                     .collect();
                 let labels = OtReceiver::finish(pending, pairs, h);
+                rec.add(Some(i), Phase::Offline, "labels", 128, &labels);
                 gcs[i] = Some(ClientGc { tables, labels });
                 out_mask
             }
@@ -647,6 +733,7 @@ fn client_online(
     input: &[u64],
     h: &Hasher,
     mut trace: Option<&mut Trace>,
+    rec: &mut TestVectors,
 ) -> Result<Vec<u64>, SimError> {
     let r = net.ring;
     for (i, node) in net.nodes.iter().enumerate() {
@@ -671,7 +758,8 @@ fn client_online(
                 client_gc(net, ch, i, g, h)?;
                 let (_, t) = dealer.beaver(i, n, false);
                 let bit = dealer.sign_mask(i, n);
-                Some(beaver_product(ch, r, x, &bit, &t, 1)?)
+                rec.ring(net, i, "bit", &bit);
+                Some(beaver_product(ch, r, (i, x), &bit, &t, 1, rec)?)
             }
             NodeKind::Poly { w2, w1, b } => {
                 let (_, t) = dealer.beaver(i, n, true);
@@ -685,10 +773,15 @@ fn client_online(
                     coeffs,
                     1,
                     trace.as_deref_mut(),
+                    rec,
                 )?)
             }
             _ => None,
         };
+        if !node.operands.is_empty() {
+            rec.ring(net, i, "x", x);
+        }
+        rec.ring(net, i, "y", &off.shares[i]);
         if let Some(v) = masked {
             let out: Vec<u64> = v
                 .iter()
@@ -700,5 +793,7 @@ fn client_online(
     }
     let mine = off.shares.last().cloned().unwrap_or_default();
     ch.begin(NO_NODE, Phase::Output);
-    add_received(ch, r, &mine)
+    let out = add_received(ch, r, &mine)?;
+    rec.add(None, Phase::Output, "y", r.l, &out);
+    Ok(out)
 }

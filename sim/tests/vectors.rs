@@ -1,0 +1,324 @@
+//! Test vectors of a real private inference: both parties' shares of every node add up
+//! to the plaintext reference's value; the vectors survive their files; and the
+//! Verilated hardware blocks, fed the protocol's own numbers, give the protocol's own
+//! results: the Beaver lanes its polynomials, the Beaver multipliers Circa's products,
+//! the MAC lanes the server's dense layers with their truncation, and the ReLU engine
+//! the server's garbled tables.
+
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
+
+mod common;
+
+use common::{random_weights, Lcg};
+use hdl::beaver::PolyInput;
+use hdl::beaver_mul::MulInput;
+use hdl::blocks::BlockKind;
+use perf_model::circuit::library;
+use perf_model::circuit::program::compile;
+use perf_model::CheckedSpec;
+use sim::blocks;
+use sim::gc;
+use sim::twopc::model::{reference, NodeKind};
+use sim::twopc::party::Options;
+use sim::twopc::vectors::{self, TestVectors, VectorMeta, VectorSet};
+use sim::twopc::{run_local, Network, Role, Weights};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
+}
+
+/// One private inference of a random image with random weights, vectors on: the
+/// network, its weights, the input, both parties' vectors and the reference values
+/// given the run's truncation shares.
+struct Run {
+    net: Network,
+    w: Weights,
+    server: TestVectors,
+    client: TestVectors,
+    values: Vec<Vec<u64>>,
+    output: Vec<u64>,
+}
+
+fn run(spec: &str, seed: u64) -> Run {
+    let net = Network::new(CheckedSpec::load(&root().join(spec)).unwrap());
+    let bytes = random_weights(&net.spec, seed);
+    let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+    let w = Weights::from_safetensors(&net, &st, Path::new("random.safetensors")).unwrap();
+    let mut rng = Lcg(seed ^ 0x55);
+    let px: Vec<u8> = (0..net.input_elements())
+        .map(|_| (rng.next() * 256.0) as u8)
+        .collect();
+    let input = net.encode_image(&px).unwrap();
+    let opts = Options {
+        dealer_seed: u128::from(seed),
+        seed: u128::from(seed) * 7 + 1,
+        trace: true,
+        vectors: true,
+    };
+    let (mut s, mut c) =
+        run_local(&net, &w, &[input.clone()], opts, Duration::from_secs(60)).unwrap();
+    let inf = c.inferences.remove(0);
+    let mut split = |site, _: &[u64]| inf.trace[&site].clone();
+    let values = reference(&net, &w, &input, &mut split);
+    Run {
+        server: s.inferences.remove(0).vectors,
+        client: inf.vectors,
+        output: inf.output,
+        net,
+        w,
+        values,
+    }
+}
+
+fn tiny() -> Run {
+    run("sim/tests/data/tiny.yaml", 21)
+}
+
+fn mlp() -> Run {
+    run("examples/mlp.yaml", 22)
+}
+
+fn ring(v: &TestVectors, node: usize, name: &str) -> Vec<u64> {
+    v.get(Some(node), name)
+        .unwrap_or_else(|| panic!("node {node} has no `{name}`"))
+        .values
+        .iter()
+        .map(|&x| x as u64)
+        .collect()
+}
+
+#[test]
+fn every_nodes_shares_add_up_to_the_reference_value() {
+    for r in [tiny(), mlp()] {
+        let ring_ = r.net.ring;
+        for (i, want) in r.values.iter().enumerate() {
+            let (s, c) = (ring(&r.server, i, "y"), ring(&r.client, i, "y"));
+            let got: Vec<u64> = s.iter().zip(&c).map(|(&a, &b)| ring_.add(a, b)).collect();
+            assert_eq!(&got, want, "node {i} ({})", r.net.nodes[i].label);
+            // Each share alone is not the value.
+            assert_ne!(&s, want, "node {i}");
+        }
+        // The reveal: the server sends its share of the last node; the client's
+        // output is the value.
+        let last = r.values.len() - 1;
+        let out = |v: &TestVectors| -> Vec<u64> {
+            v.get(None, "y")
+                .unwrap()
+                .values
+                .iter()
+                .map(|&x| x as u64)
+                .collect()
+        };
+        assert_eq!(out(&r.server), ring(&r.server, last, "y"));
+        assert_eq!(out(&r.client), r.output);
+        assert_eq!(&r.output, &r.values[last]);
+    }
+}
+
+#[test]
+fn vectors_round_trip_through_readmemh_files_and_bad_files_are_named() {
+    let r = tiny();
+    let dir = std::env::temp_dir().join(format!("polympc-vectors-{}", std::process::id()));
+    let meta = VectorMeta {
+        network: r.net.spec.spec().name.clone(),
+        spec_hash: r
+            .net
+            .spec_hash()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect(),
+        ring_bits: r.net.ring.l,
+        frac_bits: r.net.ring.f,
+        dealer_seed: "21".into(),
+        image: None,
+        label: None,
+        output: r.output.clone(),
+    };
+    vectors::write(&dir, &r.net, &meta, &r.server, &r.client).unwrap();
+    // Written twice: the second replaces the first whole.
+    vectors::write(&dir, &r.net, &meta, &r.server, &r.client).unwrap();
+    let set = VectorSet::read(&dir).unwrap();
+    assert_eq!(set.manifest.meta, meta);
+    assert_eq!(
+        set.manifest.arrays.len(),
+        r.server.arrays.len() + r.client.arrays.len()
+    );
+    for (party, v) in [(Role::Server, &r.server), (Role::Client, &r.client)] {
+        for a in &v.arrays {
+            let got = set.get(party, a.node, a.name).unwrap();
+            let want: Vec<u64> = a.values.iter().map(|&x| x as u64).collect();
+            assert_eq!(got, want, "{} {:?} {}", party.name(), a.node, a.name);
+        }
+    }
+    // Labels keep all 128 bits.
+    let (e, labels) = set.arrays(Role::Server, "tables").next().unwrap();
+    assert_eq!(e.bits, 128);
+    assert!(labels.iter().any(|&l| l >> 64 != 0));
+    // A damaged file is named, with its line.
+    let file = dir.join(&e.file);
+    let text = std::fs::read_to_string(&file).unwrap();
+    std::fs::write(&file, text.replacen('\n', "\nzz\n", 1)).unwrap();
+    let err = VectorSet::read(&dir).unwrap_err().to_string();
+    assert!(err.contains(&e.file) && err.contains("line 2"), "{err}");
+    std::fs::write(&file, &text[..text.len() / 2]).unwrap();
+    let err = VectorSet::read(&dir).unwrap_err().to_string();
+    assert!(err.contains("the manifest says"), "{err}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// The nodes of one kind.
+fn nodes(net: &Network, pick: fn(&NodeKind) -> bool) -> Vec<usize> {
+    (0..net.nodes.len())
+        .filter(|&i| pick(&net.nodes[i].kind))
+        .collect()
+}
+
+#[test]
+fn beaver_lanes_replay_the_protocols_polynomials() {
+    let r = tiny();
+    let (l, f) = (r.net.ring.l, r.net.ring.f);
+    let d = blocks::design(BlockKind::BeaverLane, l, f).unwrap();
+    let polys = nodes(&r.net, |k| matches!(k, NodeKind::Poly { .. }));
+    assert!(!polys.is_empty());
+    for &i in &polys {
+        for (party, v) in [(0u8, &r.server), (1, &r.client)] {
+            let f = |n| ring(v, i, n);
+            let (x, a, c, dd, w2, w1, b) =
+                (f("x"), f("a"), f("c"), f("d"), f("w2"), f("w1"), f("b"));
+            let elems: Vec<PolyInput> = (0..x.len())
+                .map(|k| PolyInput {
+                    x: x[k],
+                    a: a[k],
+                    c: c[k],
+                    d: dd[k],
+                    w2: w2[k],
+                    w1: w1[k],
+                    b: b[k],
+                })
+                .collect();
+            let got: Vec<u64> = blocks::drive_beaver(&d, &elems, party, None)
+                .unwrap()
+                .into_iter()
+                .map(|(_, y)| y)
+                .collect();
+            assert_eq!(got, f("z"), "node {i}, party {party}");
+        }
+    }
+}
+
+#[test]
+fn beaver_multipliers_replay_circa() {
+    let r = tiny();
+    let (l, f) = (r.net.ring.l, r.net.ring.f);
+    let d = blocks::design(BlockKind::BeaverMul, l, f).unwrap();
+    let circa = nodes(&r.net, |k| matches!(k, NodeKind::Circa { .. }));
+    assert!(!circa.is_empty());
+    for &i in &circa {
+        for (party, v) in [(0u8, &r.server), (1, &r.client)] {
+            let f = |n| ring(v, i, n);
+            let (a, b, c, dd, e) = (f("a"), f("b"), f("c"), f("d"), f("e"));
+            let elems: Vec<MulInput> = (0..a.len())
+                .map(|k| MulInput {
+                    a: a[k],
+                    b: b[k],
+                    c: c[k],
+                    d: dd[k],
+                    e: e[k],
+                    truncate: false,
+                })
+                .collect();
+            let got: Vec<u64> = blocks::drive_beaver_mul(&d, &elems, party, None)
+                .unwrap()
+                .into_iter()
+                .map(|(_, y)| y)
+                .collect();
+            assert_eq!(got, f("z"), "node {i}, party {party}");
+        }
+    }
+}
+
+#[test]
+fn mac_lanes_replay_the_dense_layers_and_their_truncation() {
+    let r = mlp();
+    let (l, f) = (r.net.ring.l, r.net.ring.f);
+    let d = blocks::design(BlockKind::MacLane, l, f).unwrap();
+    let truncs = nodes(&r.net, |k| matches!(k, NodeKind::Truncate));
+    assert_eq!(truncs.len(), 3);
+    for &t in &truncs {
+        let dense = r.net.nodes[t].operands[0];
+        assert!(matches!(r.net.nodes[dense].kind, NodeKind::Dense { .. }));
+        let params = r.w.0[dense].as_ref().unwrap();
+        // The server: W x + s, truncated as party 0, then the bias.
+        let (x, s) = (
+            ring(&r.server, dense, "x"),
+            r.server.get(Some(dense), "mask"),
+        );
+        let s: Vec<u64> = s.unwrap().values.iter().map(|&v| v as u64).collect();
+        let dots: Vec<Vec<(u64, u64)>> = (0..s.len())
+            .map(|o| {
+                let row = &params.w[o * x.len()..(o + 1) * x.len()];
+                let mut dot: Vec<(u64, u64)> = x.iter().copied().zip(row.iter().copied()).collect();
+                dot.push((s[o], 1));
+                dot
+            })
+            .collect();
+        let got: Vec<u64> = blocks::drive_mac(&d, &dots, 0, None)
+            .unwrap()
+            .into_iter()
+            .zip(ring(&r.server, t, "bias"))
+            .map(|((_, y), b)| r.net.ring.add(y, b))
+            .collect();
+        assert_eq!(got, ring(&r.server, t, "y"), "server, node {t}");
+        // The client: its share of W r - s, truncated as party 1.
+        let dots: Vec<Vec<(u64, u64)>> = ring(&r.client, t, "x")
+            .into_iter()
+            .map(|c| vec![(c, 1)])
+            .collect();
+        let got: Vec<u64> = blocks::drive_mac(&d, &dots, 1, None)
+            .unwrap()
+            .into_iter()
+            .map(|(_, y)| y)
+            .collect();
+        assert_eq!(got, ring(&r.client, t, "y"), "client, node {t}");
+    }
+}
+
+#[test]
+fn relu_engine_replays_the_servers_garbling() {
+    let r = tiny();
+    let l = r.net.ring.l;
+    let c = library::relu(l);
+    let p = compile(&c).unwrap();
+    let round_units = 10;
+    let d = gc::relu_design(round_units, &p).unwrap();
+    let relu = nodes(&r.net, |k| matches!(k, NodeKind::Relu))[0];
+    let get = |n| r.server.get(Some(relu), n).unwrap().values.clone();
+    let (deltas, labels, tables) = (get("delta"), get("labels"), get("tables"));
+    let inputs = (c.garbler_inputs + c.evaluator_inputs) as usize;
+    let ands = c.counts().and as usize;
+    assert_eq!(labels.len(), inputs * deltas.len());
+    // The first few instances, each garbled alone with the protocol's offset and labels.
+    for k in 0..deltas.len().min(3) {
+        let run = gc::drive_relu(
+            &d,
+            round_units,
+            &p,
+            1,
+            &[labels[k * inputs..(k + 1) * inputs].to_vec()],
+            gc::Role::Garble { delta: deltas[k] },
+            None,
+        )
+        .unwrap();
+        let got: Vec<u128> = run.tables.iter().flatten().copied().collect();
+        assert_eq!(
+            got,
+            tables[2 * ands * k..2 * ands * (k + 1)],
+            "instance {k}"
+        );
+    }
+}
