@@ -10,6 +10,7 @@ use perf_model::CheckedSpec;
 use sim::twopc::channel::{Channel, Role};
 use sim::twopc::model::reference;
 use sim::twopc::party::{infer, serve, Options};
+use sim::twopc::vectors::{self, VectorMeta};
 use sim::twopc::{run_local, traffic, Network, Weights};
 use std::net::{TcpListener, TcpStream};
 use std::path::PathBuf;
@@ -51,6 +52,11 @@ pub struct PrivateArgs {
     /// Print JSON (predictions, traffic rows, timings) instead of the tables.
     #[arg(long)]
     json: bool,
+    /// Write both parties' test vectors of every image (shares, triples, openings,
+    /// masks, labels, garbled tables, outputs) into this folder, one subfolder per
+    /// image, for the Verilator tests to replay (in one process only).
+    #[arg(long)]
+    vectors: Option<PathBuf>,
 }
 
 fn indices(sel: &str, n: usize) -> Result<Vec<usize>> {
@@ -132,6 +138,8 @@ pub fn private_infer(args: &PrivateArgs) -> Result<()> {
         dealer_seed: seed,
         seed: seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ 0x5eed,
         trace: args.check,
+        vectors: args.vectors.is_some(),
+        first: 0,
     };
     if let Some(addr) = &args.serve {
         let w = weights()?;
@@ -145,8 +153,8 @@ pub fn private_infer(args: &PrivateArgs) -> Result<()> {
         eprintln!("client {peer} connected");
         let mut ch = Channel::tcp(Role::Server, stream, timeout)?;
         let report = serve(&net, &w, &mut ch, opts)?;
-        if let Some((log, _)) = report.inferences.first() {
-            print_traffic(&net, Role::Server, log, args.json)?;
+        if let Some(first) = report.inferences.first() {
+            print_traffic(&net, Role::Server, &first.log, args.json)?;
         }
         eprintln!("served {} inference(s)", report.inferences.len());
         return Ok(());
@@ -161,8 +169,11 @@ pub fn private_infer(args: &PrivateArgs) -> Result<()> {
         .map(|im| net.encode_image(im))
         .collect::<Result<_, _>>()?;
     let (client, w) = if let Some(addr) = &args.connect {
-        if args.check {
-            bail!("--check needs the weights, which only the server has: run without --connect");
+        if args.check || args.vectors.is_some() {
+            bail!(
+                "--check and --vectors need both parties, and only the server has the weights: \
+                 run without --connect"
+            );
         }
         let stream = TcpStream::connect(addr).with_context(|| format!("--connect {addr}"))?;
         let mut ch = Channel::tcp(Role::Client, stream, timeout)?;
@@ -177,13 +188,34 @@ pub fn private_infer(args: &PrivateArgs) -> Result<()> {
         bar.set_message("private inference");
         let mut all = sim::twopc::ClientReport::default();
         // One process, one image at a time, so the bar moves.
-        for input in &inputs {
-            let (_, c) = run_local(&net, &w, std::slice::from_ref(input), opts, timeout)?;
+        for (k, input) in inputs.iter().enumerate() {
+            // Inference k of the session, as a two-process run would draw it.
+            let opts = Options {
+                first: k as u32,
+                ..opts
+            };
+            let (s, c) = run_local(&net, &w, std::slice::from_ref(input), opts, timeout)?;
+            if let (Some(dir), Some(served), Some(inf)) =
+                (&args.vectors, s.inferences.first(), c.inferences.first())
+            {
+                let meta = VectorMeta {
+                    image: Some(idx[k]),
+                    label: Some(labels[k]),
+                    ..VectorMeta::of(&net, opts.dealer_seed, &inf.output)
+                };
+                std::fs::create_dir_all(dir)
+                    .with_context(|| format!("--vectors {}", dir.display()))?;
+                let sub = dir.join(format!("image-{}", idx[k]));
+                vectors::write(&sub, &net, &meta, &served.vectors, &inf.vectors)?;
+            }
             all.setup = c.setup;
             all.inferences.extend(c.inferences);
             bar.inc(1);
         }
         bar.finish_and_clear();
+        if let Some(dir) = &args.vectors {
+            eprintln!("test vectors: {}/image-*/manifest.json", dir.display());
+        }
         (all, Some(w))
     };
     let mut correct = 0;

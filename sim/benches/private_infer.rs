@@ -96,6 +96,7 @@ fn main() {
                             seed: 7 + i as u128,
                             trace: true,
                             vectors: false,
+                            first: 0,
                         };
                         let (_, c) = run_local(net, w, &[input.clone()], opts, TIMEOUT).unwrap();
                         let inf = &c.inferences[0];

@@ -50,6 +50,7 @@ fn opts(seed: u128) -> Options {
         seed: seed.wrapping_mul(31) ^ 0xabc,
         trace: true,
         vectors: true,
+        first: 0,
     }
 }
 
@@ -80,6 +81,39 @@ fn private_inference_equals_the_reference_bit_for_bit() {
             assert!(inf.output.iter().any(|&v| v != inf.output[0]));
         }
     }
+}
+
+#[test]
+fn each_inference_of_a_session_draws_fresh_masks_and_triples() {
+    // The same image twice in one session: a repeated mask would show the server the
+    // same masked input (and the difference of two inputs in general).
+    let net = tiny();
+    let w = weights(&net, 12);
+    let image = random_image(&net, 7);
+    let (server, client) =
+        run_local(&net, &w, &[image.clone(), image.clone()], opts(3), TIMEOUT).unwrap();
+    let seen = |k: usize, node: usize, name: &str| {
+        server.inferences[k]
+            .vectors
+            .get(Some(node), name)
+            .unwrap()
+            .values
+            .clone()
+    };
+    let poly = (0..net.nodes.len())
+        .find(|&i| matches!(net.nodes[i].kind, NodeKind::Poly { .. }))
+        .unwrap();
+    assert_ne!(seen(0, 0, "y"), seen(1, 0, "y"), "masked input");
+    assert_ne!(seen(0, poly, "a"), seen(1, poly, "a"), "triples");
+    assert_ne!(seen(0, poly, "d"), seen(1, poly, "d"), "openings");
+    // Inference 1 of the session is a session of one that starts at index 1.
+    let alone = Options {
+        first: 1,
+        ..opts(3)
+    };
+    let (s1, c1) = run_local(&net, &w, &[image], alone, TIMEOUT).unwrap();
+    assert_eq!(c1.inferences[0].output, client.inferences[1].output);
+    assert_eq!(s1.inferences[0].vectors, server.inferences[1].vectors);
 }
 
 #[test]

@@ -59,6 +59,7 @@ fn run(spec: &str, seed: u64) -> Run {
         seed: u128::from(seed) * 7 + 1,
         trace: true,
         vectors: true,
+        first: 0,
     };
     let (mut s, mut c) =
         run_local(&net, &w, &[input.clone()], opts, Duration::from_secs(60)).unwrap();

@@ -24,11 +24,14 @@ enum Purpose {
     Beaver = 4,
 }
 
-/// A dealer: every party's correlated randomness from one seed.
+/// A dealer: every party's correlated randomness from one seed, drawn afresh for each
+/// inference of a session (a mask or triple used twice would leak the difference of
+/// two inputs).
 #[derive(Debug, Clone, Copy)]
 pub struct Dealer {
     seed: u128,
     ring: Ring,
+    inference: u32,
 }
 
 /// A party's shares of Beaver randomness: `a`, `b` and `c = a b` (for a square pair,
@@ -84,11 +87,25 @@ impl Sealed {
 impl Dealer {
     /// A dealer for the ring from a seed.
     pub fn new(seed: u128, ring: Ring) -> Dealer {
-        Dealer { seed, ring }
+        Dealer {
+            seed,
+            ring,
+            inference: 0,
+        }
+    }
+
+    /// The same dealer's randomness for inference `k` of the session (the base OTs
+    /// are the session's).
+    pub fn inference(&self, k: u32) -> Dealer {
+        Dealer {
+            inference: k,
+            ..*self
+        }
     }
 
     fn rng(&self, purpose: Purpose, node: usize) -> LabelRng {
-        let tag = (u128::from(purpose as u32) << 64) | node as u128;
+        let tag =
+            (u128::from(self.inference) << 96) | (u128::from(purpose as u32) << 64) | node as u128;
         LabelRng::new(Hasher::default().aes(self.seed ^ tag))
     }
 
@@ -105,7 +122,7 @@ impl Dealer {
 
     /// The base OTs: the server's part and the client's.
     pub fn base_ots(&self) -> (OtSender, OtReceiver) {
-        ot::base_ots(&mut self.rng(Purpose::BaseOt, 0))
+        ot::base_ots(&mut self.inference(0).rng(Purpose::BaseOt, 0))
     }
 
     /// The client's fresh masks of node `node`'s output.

@@ -189,6 +189,15 @@ pub struct Options {
     pub trace: bool,
     /// Keep both parties' test vectors.
     pub vectors: bool,
+    /// The index of the session's first inference. Masks, triples and the server's
+    /// randomness are drawn per inference index, so inference `k` of a session equals
+    /// a session of one whose `first` is `k` (both parties must agree on it).
+    pub first: u32,
+}
+
+/// The server's randomness (linear masks, labels, offsets) of inference `k`.
+fn server_rng(seed: u128, k: u32) -> LabelRng {
+    LabelRng::new(Hasher::default().aes(seed ^ (u128::from(k) << 96)))
 }
 
 struct Garbled {
@@ -209,9 +218,11 @@ pub fn serve(
     };
     let dealer = Dealer::new(dealer_seed, net.ring);
     let (mut ot, _) = dealer.base_ots();
-    let mut rng = LabelRng::new(opts.seed);
     let h = Hasher::default();
-    for _ in 0..count {
+    for k in 0..count {
+        let index = opts.first.wrapping_add(k);
+        let dealer = dealer.inference(index);
+        let mut rng = server_rng(opts.seed, index);
         let mut rec = TestVectors::new(opts.vectors);
         let t0 = Instant::now();
         let off = server_offline(net, weights, ch, &dealer, &mut ot, &mut rng, &h, &mut rec)?;
@@ -572,10 +583,11 @@ pub fn infer(
         setup: std::mem::take(&mut ch.log),
         ..ClientReport::default()
     };
-    let dealer = Dealer::new(opts.dealer_seed, net.ring);
-    let (_, mut ot) = dealer.base_ots();
+    let session = Dealer::new(opts.dealer_seed, net.ring);
+    let (_, mut ot) = session.base_ots();
     let h = Hasher::default();
     for (k, input) in inputs.iter().enumerate() {
+        let dealer = session.inference(opts.first.wrapping_add(k as u32));
         if input.len() != net.input_elements() {
             return Err(SimError::Input(format!(
                 "input {k} has {} values; the network takes {}",

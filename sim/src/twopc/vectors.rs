@@ -107,6 +107,23 @@ pub struct VectorMeta {
     pub output: Vec<u64>,
 }
 
+impl VectorMeta {
+    /// The set of one run of `net` with the dealer's `seed` that revealed `output`
+    /// (no image named).
+    pub fn of(net: &Network, seed: u128, output: &[u64]) -> VectorMeta {
+        VectorMeta {
+            network: net.spec.spec().name.clone(),
+            spec_hash: net.spec_hash().iter().map(|b| format!("{b:02x}")).collect(),
+            ring_bits: net.ring.l,
+            frac_bits: net.ring.f,
+            dealer_seed: seed.to_string(),
+            image: None,
+            label: None,
+            output: output.to_vec(),
+        }
+    }
+}
+
 /// One array in the manifest.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Entry {
