@@ -196,3 +196,56 @@ fn bad_inputs_fail_clearly() {
     assert!(!out.status.success());
     assert!(stderr(&out).contains("16-bit ring"), "{}", stderr(&out));
 }
+
+#[test]
+fn explore_chooses_a_configuration_that_estimate_confirms() {
+    let dir = scratch("explore");
+    let d = dir.to_str().unwrap();
+    let spec = example("lenet5");
+    let out = polympc(&["explore", &spec, "--fpga", "zcu102", "--out", d, "--json"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let x: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let chosen = &x["points"][x["chosen"].as_u64().unwrap() as usize];
+    assert!(chosen["utilisation"].as_f64().unwrap() <= 0.8);
+    for f in ["dse.json", "accelerator.yaml", "pareto.svg"] {
+        assert!(dir.join(f).is_file(), "{f}");
+    }
+    // The chosen configuration, estimated on its own, gives the latency the
+    // exploration reported, and beats the standard configuration.
+    let cfg = dir.join("accelerator.yaml");
+    let out = polympc(&[
+        "estimate",
+        &spec,
+        "--config",
+        cfg.to_str().unwrap(),
+        "--json",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let e: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let (a, b) = (
+        e["online"]["total_s"].as_f64().unwrap(),
+        chosen["online_s"].as_f64().unwrap(),
+    );
+    assert!((a - b).abs() <= 1e-12 * a.max(1.0), "{a} vs {b}");
+    let standard = online_s(
+        &CheckedSpec::load(Path::new(&spec)).unwrap(),
+        "zcu102",
+        "lan",
+    );
+    assert!(b <= standard, "{b} > {standard}");
+    // Nothing fits an iCE40 HX8K: the short resource is named, with the shortfall.
+    let out = polympc(&["explore", &spec, "--fpga", "hx8k"]);
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    assert!(
+        err.contains("short by") && err.contains("ice40hx8k"),
+        "{err}"
+    );
+    let out = polympc(&["explore", &spec, "--max-utilisation", "0"]);
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("--max-utilisation"),
+        "{}",
+        stderr(&out)
+    );
+}

@@ -43,6 +43,11 @@ enum Command {
     /// Estimate per-layer latency, traffic and rounds of private inference on an FPGA
     /// accelerator over a network, online and offline, with the lower bound.
     Estimate(EstimateArgs),
+    /// Design-space exploration: the accelerator configuration that fits the device and
+    /// minimises the network's modelled online latency, with the Pareto set of latency
+    /// against resource use (a table; with `--out`, JSON, the chosen configuration's
+    /// YAML and a Pareto plot).
+    Explore(ExploreArgs),
     /// Write the Verilog of the accelerator's blocks for a configuration.
     Hdl {
         #[command(flatten)]
@@ -89,6 +94,7 @@ fn main() -> ExitCode {
             out,
         } => graph(&spec, json, dot, out.as_deref()),
         Command::Estimate(args) => estimate(&args),
+        Command::Explore(args) => explore(&args),
         Command::Hdl { blocks, out } => hdl_cmd(&blocks, &out),
         Command::Sim {
             blocks,
@@ -185,6 +191,56 @@ fn estimate(a: &EstimateArgs) -> Result<()> {
         est.to_table()
     };
     emit(&text, a.out.as_deref())
+}
+
+#[derive(Args)]
+struct ExploreArgs {
+    /// The model spec (YAML).
+    spec: PathBuf,
+    /// The FPGA: a device name or alias (`polympc devices` lists them), or a YAML file.
+    #[arg(long, default_value = "zcu102")]
+    fpga: String,
+    /// The network: `lan`, `wan`, `lan-cryptflow2`, `wan-cryptflow2`,
+    /// `BANDWIDTH_MBPS:RTT_MS`, or a YAML file.
+    #[arg(long, default_value = "lan")]
+    net: String,
+    /// The highest utilisation of any resource the chosen configuration may have, in
+    /// percent (room for routing).
+    #[arg(long, default_value_t = 80.0)]
+    max_utilisation: f64,
+    /// Print JSON (every fitting point, the Pareto set, the choice) instead of the table.
+    #[arg(long)]
+    json: bool,
+    /// Also write `dse.json`, `accelerator.yaml` (the choice) and `pareto.svg` here.
+    #[arg(long)]
+    out: Option<PathBuf>,
+}
+
+fn explore(a: &ExploreArgs) -> Result<()> {
+    anyhow::ensure!(
+        a.max_utilisation > 0.0 && a.max_utilisation <= 100.0,
+        "--max-utilisation {}: give a percentage above 0, at most 100",
+        a.max_utilisation
+    );
+    let spec = CheckedSpec::load(&a.spec)?;
+    let device = Device::find(&a.fpga)?;
+    let link = NetworkProfile::find(&a.net)?;
+    let g = TwoPcGraph::build(&spec);
+    let opts = scheduler::dse::DseOptions {
+        max_utilisation: a.max_utilisation / 100.0,
+        ..Default::default()
+    };
+    let x = scheduler::dse::explore(&g, &device, &link, opts)
+        .with_context(|| format!("exploring {} on {}", a.spec.display(), a.fpga))?;
+    let json = serde_json::to_string_pretty(&x)?;
+    if let Some(dir) = &a.out {
+        std::fs::create_dir_all(dir).with_context(|| format!("--out {}", dir.display()))?;
+        write(&dir.join("dse.json"), &json)?;
+        write(&dir.join("accelerator.yaml"), &x.best().config.to_yaml())?;
+        write(&dir.join("pareto.svg"), &x.pareto_svg())?;
+    }
+    let text = if a.json { json } else { x.to_table() };
+    emit(&text, None)
 }
 
 /// Which blocks: those of an accelerator configuration.

@@ -98,7 +98,8 @@ fn main() {
                             vectors: false,
                             first: 0,
                         };
-                        let (_, c) = run_local(net, w, &[input.clone()], opts, TIMEOUT).unwrap();
+                        let (_, c) =
+                            run_local(net, w, std::slice::from_ref(&input), opts, TIMEOUT).unwrap();
                         let inf = &c.inferences[0];
                         let label = usize::from(data.test.labels[i]);
                         t[0] += usize::from(net.predict(&inf.output) == label);

@@ -61,8 +61,14 @@ fn run(spec: &str, seed: u64) -> Run {
         vectors: true,
         first: 0,
     };
-    let (mut s, mut c) =
-        run_local(&net, &w, &[input.clone()], opts, Duration::from_secs(60)).unwrap();
+    let (mut s, mut c) = run_local(
+        &net,
+        &w,
+        std::slice::from_ref(&input),
+        opts,
+        Duration::from_secs(60),
+    )
+    .unwrap();
     let inf = c.inferences.remove(0);
     let mut split = |site, _: &[u64]| inf.trace[&site].clone();
     let values = reference(&net, &w, &input, &mut split);

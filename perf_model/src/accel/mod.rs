@@ -227,6 +227,23 @@ impl fmt::Display for FitReport {
     }
 }
 
+/// Live labels of one compiled `l`-bit ReLU circuit (compiled once per width).
+fn relu_slots(l: u32) -> u32 {
+    static SLOTS: std::sync::OnceLock<[u32; 3]> = std::sync::OnceLock::new();
+    let slots = SLOTS.get_or_init(|| {
+        [16, 32, 64].map(|l| {
+            crate::circuit::program::compile(&crate::circuit::library::relu(l))
+                .map_or(0, |p| p.slots)
+        })
+    });
+    match l {
+        16 => slots[0],
+        32 => slots[1],
+        64 => slots[2],
+        _ => 0,
+    }
+}
+
 impl AcceleratorConfig {
     /// Parses and checks a configuration; `origin` names it in errors.
     pub fn from_yaml(text: &str, origin: &Path) -> Result<AcceleratorConfig, ConfigError> {
@@ -301,8 +318,7 @@ impl AcceleratorConfig {
                 format!("{} is not 1, 2, 5 or 10", self.gc.aes_round_units),
             );
         }
-        let relu = crate::circuit::program::compile(&crate::circuit::library::relu(self.ring_bits))
-            .map_or(0, |p| p.slots);
+        let relu = relu_slots(self.ring_bits);
         if self.gc.label_ram_wires < relu {
             return bad(
                 "gc.label_ram_wires",

@@ -407,10 +407,16 @@ impl CostModel {
 
     /// The estimate of one operator.
     pub fn layer(&self, w: &Workload) -> LayerEstimate {
-        let cost = w.operation.cost(w.elements, self.config.ring_bits);
+        self.layer_with_cost(w, &w.operation.cost(w.elements, self.config.ring_bits))
+    }
+
+    /// The estimate of one operator whose protocol cost (`w.operation.cost(w.elements,
+    /// l)`) is already known: it depends on the ring only, so an exploration of many
+    /// configurations computes it once.
+    pub fn layer_with_cost(&self, w: &Workload, cost: &OpCost) -> LayerEstimate {
         LayerEstimate {
             workload: w.clone(),
-            counts: Counts::of(&cost),
+            counts: Counts::of(cost),
             offline: self.phase(&cost.offline, false),
             online: self.phase(&cost.online, true),
         }

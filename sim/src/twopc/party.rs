@@ -737,6 +737,7 @@ fn client_gc(
     ch.send(&pack_bits(&colours))
 }
 
+#[allow(clippy::too_many_arguments)]
 fn client_online(
     net: &Network,
     ch: &mut Channel,
