@@ -3,5 +3,6 @@
 
 pub mod dse;
 pub mod graph;
+pub mod schedule;
 
 pub use graph::{Edge, LinearOp, Node, Operator, Totals, TwoPcGraph};
