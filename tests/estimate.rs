@@ -249,3 +249,41 @@ fn explore_chooses_a_configuration_that_estimate_confirms() {
         stderr(&out)
     );
 }
+
+#[test]
+fn schedule_writes_a_valid_schedule_its_gantt_chart_and_configuration() {
+    let dir = scratch("schedule");
+    let d = dir.to_str().unwrap();
+    let spec = example("mlp");
+    let out = polympc(&["schedule", &spec, "--fpga", "zcu102", "--out", d]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let table = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        table.contains("lower bound") && table.contains("relu2"),
+        "{table}"
+    );
+    let s: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("schedule.json")).unwrap()).unwrap();
+    let (m, lb) = (
+        s["makespan"].as_u64().unwrap(),
+        s["lower_bound"].as_u64().unwrap(),
+    );
+    assert!(m >= lb && (m as f64) <= 1.1 * lb as f64, "{m} vs {lb}");
+    assert!(std::fs::read_to_string(dir.join("gantt.svg"))
+        .unwrap()
+        .contains("<rect"));
+    // The configuration it scheduled on, given back, gives the same schedule.
+    let cfg = dir.join("accelerator.yaml");
+    let again = polympc(&[
+        "schedule",
+        &spec,
+        "--config",
+        cfg.to_str().unwrap(),
+        "--json",
+    ]);
+    assert!(again.status.success(), "{}", stderr(&again));
+    let t: serde_json::Value = serde_json::from_slice(&again.stdout).unwrap();
+    assert_eq!(t["makespan"], s["makespan"]);
+    let out = polympc(&["schedule", &spec, "--max-tiles", "0"]);
+    assert!(!out.status.success() && stderr(&out).contains("--max-tiles"));
+}

@@ -48,6 +48,10 @@ enum Command {
     /// against resource use (a table; with `--out`, JSON, the chosen configuration's
     /// YAML and a Pareto plot).
     Explore(ExploreArgs),
+    /// Schedule the online phase onto the accelerator: every operator, tile by tile, on
+    /// the units and the link with start and end cycles, beside the lower bound; the
+    /// configuration from `--config`, or the design-space exploration's choice.
+    Schedule(ScheduleArgs),
     /// Write the Verilog of the accelerator's blocks for a configuration.
     Hdl {
         #[command(flatten)]
@@ -95,6 +99,7 @@ fn main() -> ExitCode {
         } => graph(&spec, json, dot, out.as_deref()),
         Command::Estimate(args) => estimate(&args),
         Command::Explore(args) => explore(&args),
+        Command::Schedule(args) => schedule_cmd(&args),
         Command::Hdl { blocks, out } => hdl_cmd(&blocks, &out),
         Command::Sim {
             blocks,
@@ -240,6 +245,72 @@ fn explore(a: &ExploreArgs) -> Result<()> {
         write(&dir.join("pareto.svg"), &x.pareto_svg())?;
     }
     let text = if a.json { json } else { x.to_table() };
+    emit(&text, None)
+}
+
+#[derive(Args)]
+struct ScheduleArgs {
+    /// The model spec (YAML).
+    spec: PathBuf,
+    /// The FPGA: a device name or alias (`polympc devices` lists them), or a YAML file.
+    #[arg(long, default_value = "zcu102")]
+    fpga: String,
+    /// The network: `lan`, `wan`, `lan-cryptflow2`, `wan-cryptflow2`,
+    /// `BANDWIDTH_MBPS:RTT_MS`, or a YAML file.
+    #[arg(long, default_value = "lan")]
+    net: String,
+    /// The accelerator configuration (YAML); by default the exploration's choice.
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// The most tiles an operator is cut into (more when its buffer needs them).
+    #[arg(long, default_value_t = 256)]
+    max_tiles: u32,
+    /// Print the schedule as JSON (every task) instead of the table.
+    #[arg(long)]
+    json: bool,
+    /// Also write `schedule.json`, `gantt.svg` and `accelerator.yaml` here.
+    #[arg(long)]
+    out: Option<PathBuf>,
+}
+
+fn schedule_cmd(a: &ScheduleArgs) -> Result<()> {
+    anyhow::ensure!(a.max_tiles > 0, "--max-tiles: at least 1");
+    let spec = CheckedSpec::load(&a.spec)?;
+    let device = Device::find(&a.fpga)?;
+    let link = NetworkProfile::find(&a.net)?;
+    let g = TwoPcGraph::build(&spec);
+    let config = match &a.config {
+        Some(path) => {
+            let c = AcceleratorConfig::load(path)?;
+            c.fit(&device)
+                .with_context(|| format!("{} on {}", path.display(), a.fpga))?;
+            c
+        }
+        None => {
+            let x = scheduler::dse::explore(&g, &device, &link, Default::default())
+                .with_context(|| format!("exploring {} on {}", a.spec.display(), a.fpga))?;
+            x.best().config
+        }
+    };
+    let opts = scheduler::schedule::ScheduleOptions {
+        max_tiles: a.max_tiles,
+    };
+    let s = scheduler::schedule::schedule(&g, &config, &device, &link, opts)
+        .with_context(|| format!("scheduling {}", a.spec.display()))?;
+    let bad = s.violations(&g);
+    anyhow::ensure!(
+        bad.is_empty(),
+        "the schedule is invalid: {}",
+        bad.join("; ")
+    );
+    let json = serde_json::to_string_pretty(&s)?;
+    if let Some(dir) = &a.out {
+        std::fs::create_dir_all(dir).with_context(|| format!("--out {}", dir.display()))?;
+        write(&dir.join("schedule.json"), &json)?;
+        write(&dir.join("gantt.svg"), &s.gantt_svg())?;
+        write(&dir.join("accelerator.yaml"), &config.to_yaml())?;
+    }
+    let text = if a.json { json } else { s.to_table() };
     emit(&text, None)
 }
 

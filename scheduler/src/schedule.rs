@@ -274,12 +274,13 @@ impl Timer<'_> {
                 (n.div_ceil(c.beaver_lanes.into()) * t.ii, t.latency)
             }
             Work::Labels { n } => (n.div_ceil(engines), 1),
+            // The engines take the next tile's circuits while the last rows of this
+            // one drain: the drain is the tile's latency, not its occupancy.
             Work::Evaluate { gc } => {
                 let t = units::evaluator(c.gc.aes_cores, c.gc.aes_round_units);
-                (
-                    units::gc_cycles(t, engines, &gc, c.gc.label_ram_wires.into()),
-                    0,
-                )
+                let all = units::gc_cycles(t, engines, &gc, c.gc.label_ram_wires.into());
+                let drain = (t.latency + 1).min(all);
+                (all - drain, drain)
             }
             Work::Read { bytes } => (
                 self.cycles_of_s(bytes as f64 / (self.device.memory.gbps * 1e9)),
@@ -292,7 +293,7 @@ impl Timer<'_> {
     }
 
     /// Cycles of `w` that no schedule can beat: at full rate, with no pipeline fill.
-    fn ideal(&self, w: &Work) -> f64 {
+    fn ideal(&self, w: &Work, tiles: u64) -> f64 {
         let c = self.c;
         let lanes = f64::from(c.mac_lanes);
         let engines = f64::from(c.gc.engines);
@@ -300,14 +301,24 @@ impl Timer<'_> {
             Work::Macs { n } | Work::Elementwise { n } => n as f64 / lanes,
             Work::Beaver { n } => n as f64 / f64::from(c.beaver_lanes),
             Work::Labels { n } => n as f64 / engines,
-            // The engines run circuits in batches of what their label RAM holds, each
-            // row at least a pipeline's length: `gc_cycles` is exact for the hardware,
-            // and no split of the work into tiles takes fewer cycles.
+            // The engines run circuits in batches of at most what their label RAM
+            // holds, every row of a batch at least a pipeline's length (`gc_cycles`):
+            // however the circuits are tiled, an engine runs at least its share's
+            // batches of rows that long, less the shorter last row of each of at most
+            // `tiles` runs.
             Work::Evaluate { gc } => {
                 let t = units::evaluator(c.gc.aes_cores, c.gc.aes_round_units);
-                let exact =
-                    units::gc_cycles(t, c.gc.engines.into(), &gc, c.gc.label_ram_wires.into());
-                (exact as f64).max(gc.issue_slots(t.ii) as f64 / engines)
+                let per = (u64::from(c.gc.label_ram_wires) / gc.slots.max(1)).max(1);
+                let share = gc.instances.div_ceil(u64::from(c.gc.engines.max(1)));
+                let rows = gc.and_gates
+                    + gc.free_gates
+                    + gc.garbler_inputs
+                    + gc.evaluator_inputs
+                    + gc.outputs;
+                let distance = t.latency + 1;
+                let padded =
+                    (rows * share.div_ceil(per) * distance).saturating_sub(tiles * distance);
+                (padded as f64).max(gc.issue_slots(t.ii) as f64 / engines)
             }
             Work::Read { bytes } => bytes as f64 / (self.device.memory.gbps * 1e9) * self.hz(),
             Work::SendS2c { bytes } | Work::SendC2s { bytes } => {
@@ -439,7 +450,7 @@ impl Default for ScheduleOptions {
     }
 }
 
-/// Part `k` of `t` of an amount `a` (the parts add up to `a`).
+/// Tile `k`'s part of `t` of an amount `a` (the parts add up to `a`).
 fn part(a: u64, k: u32, t: u32) -> u64 {
     let (k, t) = (u128::from(k), u128::from(t.max(1)));
     let a = u128::from(a);
@@ -447,10 +458,21 @@ fn part(a: u64, k: u32, t: u32) -> u64 {
 }
 
 /// The busy intervals of one unit, by start.
-#[derive(Default, Clone)]
+#[derive(Default)]
 struct Timeline(BTreeMap<u64, u64>);
 
 impl Timeline {
+    /// The intervals that end after `t`.
+    fn from(&self, t: u64) -> Timeline {
+        let first = self
+            .0
+            .range(..=t)
+            .next_back()
+            .filter(|(_, &e)| e > t)
+            .map_or(t, |(&s, _)| s);
+        Timeline(self.0.range(first..).map(|(&s, &e)| (s, e)).collect())
+    }
+
     /// The first start at or after `at` where `len` cycles are free; books them.
     fn book(&mut self, at: u64, len: u64) -> u64 {
         if len == 0 {
@@ -478,7 +500,6 @@ struct Tiled {
     start: u64,
     end: u64,
     tasks: Vec<Task>,
-    lines: BTreeMap<Unit, Timeline>,
 }
 
 /// Books `tiles` tiles of node `node`'s steps on a copy of `lines`, from `from` on.
@@ -490,7 +511,9 @@ fn tile_node(
     tiles: u32,
     from: u64,
 ) -> Tiled {
-    let mut lines = lines.clone();
+    // Only what is booked from `from` on matters to this node: a partial copy.
+    let mut lines: BTreeMap<Unit, Timeline> =
+        lines.iter().map(|(&u, t)| (u, t.from(from))).collect();
     let mut tasks = Vec::new();
     let (mut start, mut end) = (u64::MAX, from);
     for k in 0..tiles {
@@ -525,8 +548,58 @@ fn tile_node(
         start: if start == u64::MAX { from } else { start },
         end,
         tasks,
-        lines,
     }
+}
+
+/// The least time one operator's steps can take, however tiled: for each unit, the
+/// one-way delays of the messages before its first step (the first tile must pass
+/// them), its work at full rate, and the delays from its last step on (the last tile
+/// must pass them); and at least every delay once. A message's delay can hide the
+/// link's next tile, so delays between a unit's steps do not count. Adds each unit's
+/// work to `per_unit`.
+fn node_bound(
+    timer: &Timer<'_>,
+    steps: &[Step],
+    tiles: u64,
+    per_unit: &mut BTreeMap<Unit, f64>,
+) -> u64 {
+    let delay = |j: usize| {
+        if steps[j].iter().any(Work::is_message) {
+            timer.delay()
+        } else {
+            0
+        }
+    };
+    let all: u64 = (0..steps.len()).map(delay).sum();
+    let mut bound = all;
+    for u in Unit::ALL {
+        let used: Vec<usize> = (0..steps.len())
+            .filter(|&j| steps[j].iter().any(|w| w.unit() == u))
+            .collect();
+        let work: f64 = steps
+            .iter()
+            .flatten()
+            .filter(|w| w.unit() == u)
+            .map(|w| timer.ideal(w, tiles))
+            .sum();
+        *per_unit.entry(u).or_default() += work;
+        // Any run of the unit's steps: its work there, between the delays before
+        // the run's first step and those from its last on.
+        for (x, &a) in used.iter().enumerate() {
+            for &b in &used[x..] {
+                let work: f64 = steps[a..=b]
+                    .iter()
+                    .flatten()
+                    .filter(|w| w.unit() == u)
+                    .map(|w| timer.ideal(w, tiles))
+                    .sum();
+                let before: u64 = (0..a).map(delay).sum();
+                let after: u64 = (b..steps.len()).map(delay).sum();
+                bound = bound.max(before + work.floor() as u64 + after);
+            }
+        }
+    }
+    bound
 }
 
 /// Schedules the online phase of `graph` on `config` over `link`.
@@ -599,40 +672,36 @@ pub fn schedule(
         let mut best: Option<Tiled> = None;
         let mut t = need;
         loop {
-            let trial = tile_node(&timer, &lines, &steps, i, t as u32, operands_ready);
-            if best.as_ref().is_none_or(|b| trial.end < b.end) {
-                best = Some(trial);
+            let tiles = t as u32;
+            let largest = part(node.elements, 0, tiles).max(part(node.elements, tiles - 1, tiles));
+            if largest * elem_bytes <= buffer {
+                let trial = tile_node(&timer, &lines, &steps, i, tiles, operands_ready);
+                if best.as_ref().is_none_or(|b| trial.end < b.end) {
+                    best = Some(trial);
+                }
             }
             if t >= most {
                 break;
             }
-            t = (t * 2).min(most);
+            // Every count up to 32, then doubling.
+            t = if t < 32 { t + 1 } else { t * 2 }.min(most);
         }
         let Some(Tiled {
             tiles,
             start,
             end,
             tasks: mine,
-            lines: booked,
         }) = best
         else {
             continue;
         };
-        lines = booked;
-        tasks.extend(mine);
-        // The node's bound: its busiest unit at full rate, plus a delay per message.
-        let mut busiest = BTreeMap::<Unit, f64>::new();
-        let mut delays = 0;
-        for step in &steps {
-            if step.iter().any(Work::is_message) {
-                delays += timer.delay();
-            }
-            for w in step {
-                *busiest.entry(w.unit()).or_default() += timer.ideal(w);
-                *per_unit.entry(w.unit()).or_default() += timer.ideal(w);
+        for t in &mine {
+            if let Some(line) = lines.get_mut(&t.unit) {
+                line.0.insert(t.start, t.end);
             }
         }
-        let bound = busiest.values().copied().fold(0.0, f64::max).floor() as u64 + delays;
+        tasks.extend(mine);
+        let bound = node_bound(&timer, &steps, most, &mut per_unit);
         path[i] = bound
             + graph
                 .operands(idx)
@@ -696,5 +765,269 @@ impl Schedule {
     /// The makespan over the lower bound.
     pub fn ratio(&self) -> f64 {
         self.makespan as f64 / self.lower_bound.max(1) as f64
+    }
+}
+
+impl Schedule {
+    /// What is wrong with the schedule, if anything: tasks that overlap on a unit, a
+    /// node that starts before an operand's last result, a step of a tile before its
+    /// previous step's result, a tile over the activation buffer, work that does not
+    /// add up to the operator's steps, or a makespan that is not the last result.
+    pub fn violations(&self, graph: &TwoPcGraph) -> Vec<String> {
+        let mut v = Vec::new();
+        for u in Unit::ALL {
+            let mut on: Vec<&Task> = self.tasks.iter().filter(|t| t.unit == u).collect();
+            on.sort_by_key(|t| t.start);
+            for w in on.windows(2) {
+                if w[1].start < w[0].end {
+                    v.push(format!(
+                        "{}: node {} tile {} [{}, {}) overlaps node {} tile {} [{}, {})",
+                        u.name(),
+                        w[0].node,
+                        w[0].tile,
+                        w[0].start,
+                        w[0].end,
+                        w[1].node,
+                        w[1].tile,
+                        w[1].start,
+                        w[1].end
+                    ));
+                }
+            }
+        }
+        let by_node: std::collections::HashMap<usize, &NodeSchedule> =
+            self.nodes.iter().map(|n| (n.node, n)).collect();
+        let buffer = u64::from(self.config.buffers.activation_kib) * 1024;
+        for (idx, node) in graph.nodes() {
+            let i = idx.index();
+            let Some(ns) = by_node.get(&i) else {
+                v.push(format!("{}: not scheduled", node.label));
+                continue;
+            };
+            for o in graph.operands(idx) {
+                if let Some(os) = by_node.get(&o.index()) {
+                    let first = self
+                        .tasks
+                        .iter()
+                        .filter(|t| t.node == i)
+                        .map(|t| t.start)
+                        .min();
+                    if first.is_some_and(|f| f < os.end) {
+                        v.push(format!(
+                            "{}: starts before its operand {} is ready",
+                            ns.label, os.label
+                        ));
+                    }
+                }
+            }
+            if ns.tile_bytes > buffer {
+                v.push(format!(
+                    "{}: a tile of {} bytes over the {buffer}-byte buffer",
+                    ns.label, ns.tile_bytes
+                ));
+            }
+            let mine: Vec<&Task> = self.tasks.iter().filter(|t| t.node == i).collect();
+            for t in &mine {
+                let before = mine
+                    .iter()
+                    .filter(|p| p.tile == t.tile && p.step + 1 == t.step)
+                    .map(|p| p.ready)
+                    .max();
+                if before.is_some_and(|b| t.start < b) {
+                    v.push(format!(
+                        "{}: tile {} step {} starts before step {} is ready",
+                        ns.label,
+                        t.tile,
+                        t.step,
+                        t.step - 1
+                    ));
+                }
+                if t.ready > ns.end {
+                    v.push(format!("{}: a result after the node's end", ns.label));
+                }
+            }
+            // Each step's work, over the tiles, is the operator's.
+            let want = steps(&node.operation(), node.elements, self.config.ring_bits);
+            if want != ns.steps {
+                v.push(format!("{}: steps differ from the operator's", ns.label));
+            }
+            for (j, step) in ns.steps.iter().enumerate() {
+                for w in step {
+                    let parts: u64 = (0..ns.tiles).map(|k| part(w.amount(), k, ns.tiles)).sum();
+                    if parts != w.amount() {
+                        v.push(format!("{}: step {j} split loses work", ns.label));
+                    }
+                }
+            }
+        }
+        if self.tasks.iter().any(|t| t.ready > self.makespan) {
+            v.push("a result after the makespan".into());
+        }
+        if self.makespan < self.lower_bound {
+            v.push(format!(
+                "makespan {} under the lower bound {}",
+                self.makespan, self.lower_bound
+            ));
+        }
+        v
+    }
+
+    /// The schedule as a Gantt chart: one row per unit, a bar per task coloured by
+    /// operator, the lower bound marked; with the utilisation of each unit.
+    pub fn gantt_svg(&self) -> String {
+        use perf_model::estimate::plot::{escape, format_tick, tick_step};
+        use std::fmt::Write as _;
+        const COLOURS: [&str; 10] = [
+            "#4c78a8", "#f58518", "#54a24b", "#e45756", "#72b7b2", "#eeca3b", "#b279a2", "#ff9da6",
+            "#9d755d", "#bab0ac",
+        ];
+        let (left, right, top, row_h) = (150.0, 30.0, 60.0, 34.0);
+        let width = 1100.0;
+        let pw = width - left - right;
+        let legend_rows = self.nodes.len().div_ceil(6) as f64;
+        let height = top + row_h * Unit::ALL.len() as f64 + 50.0 + 16.0 * legend_rows + 20.0;
+        let ms = |c: u64| 1e3 * self.seconds(c);
+        let span = ms(self.makespan).max(1e-9);
+        let x = |c: u64| left + pw * ms(c) / span;
+        let mut s = String::new();
+        let _ = writeln!(
+            s,
+            r#"<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" font-family="sans-serif" font-size="12">"#
+        );
+        let _ = writeln!(
+            s,
+            r#"<text x="{}" y="24" font-size="15" text-anchor="middle">{}: online schedule on {} over {} — {:.3} ms, lower bound {:.3} ms ({:.3}x)</text>"#,
+            width / 2.0,
+            escape(&self.network),
+            escape(&self.device),
+            escape(&self.link.name),
+            span,
+            ms(self.lower_bound),
+            self.ratio()
+        );
+        let step = tick_step(span);
+        let mut t = 0.0;
+        let bottom = top + row_h * Unit::ALL.len() as f64;
+        while t <= span + 1e-12 {
+            let xx = left + pw * t / span;
+            let _ = writeln!(
+                s,
+                r##"<line x1="{xx:.1}" y1="{top}" x2="{xx:.1}" y2="{bottom}" stroke="#eee"/><text x="{xx:.1}" y="{}" text-anchor="middle">{}</text>"##,
+                bottom + 16.0,
+                format_tick(t, step)
+            );
+            t += step;
+        }
+        let _ = writeln!(
+            s,
+            r#"<text x="{}" y="{}" text-anchor="middle">ms</text>"#,
+            left + pw / 2.0,
+            bottom + 34.0
+        );
+        for (r, u) in Unit::ALL.iter().enumerate() {
+            let y = top + row_h * r as f64;
+            let use_ = self.units.iter().find(|x| x.unit == *u);
+            let _ = writeln!(
+                s,
+                r#"<text x="{}" y="{:.1}" text-anchor="end">{} ({:.0}%)</text>"#,
+                left - 8.0,
+                y + row_h / 2.0 + 4.0,
+                u.name(),
+                100.0 * use_.map_or(0.0, |x| x.utilisation)
+            );
+            for t in self.tasks.iter().filter(|t| t.unit == *u) {
+                let w = (x(t.end) - x(t.start)).max(0.3);
+                let _ = writeln!(
+                    s,
+                    r#"<rect x="{:.2}" y="{:.1}" width="{w:.2}" height="{:.1}" fill="{}"><title>{} tile {} step {}: {}-{} cycles</title></rect>"#,
+                    x(t.start),
+                    y + 4.0,
+                    row_h - 8.0,
+                    COLOURS[t.node % COLOURS.len()],
+                    escape(
+                        self.nodes
+                            .iter()
+                            .find(|n| n.node == t.node)
+                            .map_or("", |n| n.label.as_str())
+                    ),
+                    t.tile,
+                    t.step,
+                    t.start,
+                    t.end
+                );
+            }
+        }
+        let lb = x(self.lower_bound);
+        let _ = writeln!(
+            s,
+            r##"<line x1="{lb:.1}" y1="{}" x2="{lb:.1}" y2="{bottom}" stroke="#c33" stroke-dasharray="4 3"/><text x="{lb:.1}" y="{}" fill="#c33" text-anchor="end">lower bound</text>"##,
+            top - 6.0,
+            top - 8.0
+        );
+        for (k, n) in self.nodes.iter().enumerate() {
+            let (col, row) = (k % 6, k / 6);
+            let (lx, ly) = (left + 150.0 * col as f64, bottom + 50.0 + 16.0 * row as f64);
+            let _ = writeln!(
+                s,
+                r#"<rect x="{lx}" y="{}" width="10" height="10" fill="{}"/><text x="{}" y="{ly}">{}</text>"#,
+                ly - 9.0,
+                COLOURS[n.node % COLOURS.len()],
+                lx + 14.0,
+                escape(&n.label)
+            );
+        }
+        s.push_str("</svg>\n");
+        s
+    }
+
+    /// Per operator: tiles, start, end, bound; then the units and the totals.
+    pub fn to_table(&self) -> String {
+        use std::fmt::Write as _;
+        let ms = |c: u64| 1e3 * self.seconds(c);
+        let mut s = String::new();
+        let _ = writeln!(
+            s,
+            "{:<20} {:<12} {:>8} {:>6} {:>11} {:>11} {:>11}",
+            "node", "operator", "elements", "tiles", "start ms", "end ms", "bound ms"
+        );
+        for n in &self.nodes {
+            let _ = writeln!(
+                s,
+                "{:<20} {:<12} {:>8} {:>6} {:>11.3} {:>11.3} {:>11.3}",
+                n.label,
+                n.kind,
+                n.elements,
+                n.tiles,
+                ms(n.start),
+                ms(n.end),
+                ms(n.bound)
+            );
+        }
+        let _ = writeln!(
+            s,
+            "\n{:<14} {:>12} {:>12}",
+            "unit", "busy ms", "utilisation"
+        );
+        for u in &self.units {
+            let _ = writeln!(
+                s,
+                "{:<14} {:>12.3} {:>11.1}%",
+                u.unit.name(),
+                ms(u.busy),
+                100.0 * u.utilisation
+            );
+        }
+        let _ = writeln!(
+            s,
+            "\nmakespan {:.3} ms ({} cycles at {} MHz); lower bound {:.3} ms (critical path {:.3} ms, roofline {:.3} ms); ratio {:.3}",
+            ms(self.makespan),
+            self.makespan,
+            self.config.clock_mhz,
+            ms(self.lower_bound),
+            ms(self.critical_path),
+            ms(self.roofline),
+            self.ratio()
+        );
+        s
     }
 }
