@@ -133,8 +133,9 @@ fn graph(spec: &Path, json: bool, dot: bool, out: Option<&Path>) -> Result<()> {
     emit(&text, out)
 }
 
+/// What a network is costed, explored or scheduled for.
 #[derive(Args)]
-struct EstimateArgs {
+struct Target {
     /// The model spec (YAML).
     spec: PathBuf,
     /// The FPGA: a device name or alias (`polympc devices` lists them), or a YAML file.
@@ -144,6 +145,35 @@ struct EstimateArgs {
     /// `BANDWIDTH_MBPS:RTT_MS`, or a YAML file.
     #[arg(long, default_value = "lan")]
     net: String,
+}
+
+/// The spec, device and link of a [`Target`], loaded.
+struct Loaded {
+    spec: CheckedSpec,
+    device: Device,
+    link: NetworkProfile,
+    graph: TwoPcGraph,
+}
+
+impl Target {
+    fn load(&self) -> Result<Loaded> {
+        let spec = CheckedSpec::load(&self.spec)?;
+        let device = Device::find(&self.fpga)?;
+        let link = NetworkProfile::find(&self.net)?;
+        let graph = TwoPcGraph::build(&spec);
+        Ok(Loaded {
+            spec,
+            device,
+            link,
+            graph,
+        })
+    }
+}
+
+#[derive(Args)]
+struct EstimateArgs {
+    #[command(flatten)]
+    target: Target,
     /// The accelerator configuration (YAML); by default the largest standard one that
     /// fits the device.
     #[arg(long)]
@@ -163,10 +193,13 @@ struct EstimateArgs {
 }
 
 fn estimate(a: &EstimateArgs) -> Result<()> {
-    let spec = CheckedSpec::load(&a.spec)?;
+    let Loaded {
+        spec,
+        device,
+        link: network,
+        graph: g,
+    } = a.target.load()?;
     let fixed = spec.spec().fixed_point;
-    let device = Device::find(&a.fpga)?;
-    let network = NetworkProfile::find(&a.net)?;
     let config = match &a.config {
         Some(path) => AcceleratorConfig::load(path)?,
         None => AcceleratorConfig::for_device(&device, fixed),
@@ -176,11 +209,10 @@ fn estimate(a: &EstimateArgs) -> Result<()> {
         |p| p.display().to_string(),
     );
     let model = CostModel::new(device, config, network)
-        .with_context(|| format!("{origin} on {}", a.fpga))?;
-    let g = TwoPcGraph::build(&spec);
+        .with_context(|| format!("{origin} on {}", a.target.fpga))?;
     let est = model
         .network_estimate(g.name(), fixed, &g.workloads())
-        .with_context(|| format!("estimating {}", a.spec.display()))?;
+        .with_context(|| format!("estimating {}", a.target.spec.display()))?;
     if let Some(path) = &a.save_config {
         write(path, &model.config().to_yaml())?;
     }
@@ -200,15 +232,8 @@ fn estimate(a: &EstimateArgs) -> Result<()> {
 
 #[derive(Args)]
 struct ExploreArgs {
-    /// The model spec (YAML).
-    spec: PathBuf,
-    /// The FPGA: a device name or alias (`polympc devices` lists them), or a YAML file.
-    #[arg(long, default_value = "zcu102")]
-    fpga: String,
-    /// The network: `lan`, `wan`, `lan-cryptflow2`, `wan-cryptflow2`,
-    /// `BANDWIDTH_MBPS:RTT_MS`, or a YAML file.
-    #[arg(long, default_value = "lan")]
-    net: String,
+    #[command(flatten)]
+    target: Target,
     /// The highest utilisation of any resource the chosen configuration may have, in
     /// percent (room for routing).
     #[arg(long, default_value_t = 80.0)]
@@ -227,16 +252,18 @@ fn explore(a: &ExploreArgs) -> Result<()> {
         "--max-utilisation {}: give a percentage above 0, at most 100",
         a.max_utilisation
     );
-    let spec = CheckedSpec::load(&a.spec)?;
-    let device = Device::find(&a.fpga)?;
-    let link = NetworkProfile::find(&a.net)?;
-    let g = TwoPcGraph::build(&spec);
+    let Loaded {
+        device,
+        link,
+        graph: g,
+        ..
+    } = a.target.load()?;
     let opts = scheduler::dse::DseOptions {
         max_utilisation: a.max_utilisation / 100.0,
         ..Default::default()
     };
     let x = scheduler::dse::explore(&g, &device, &link, opts)
-        .with_context(|| format!("exploring {} on {}", a.spec.display(), a.fpga))?;
+        .with_context(|| format!("exploring {} on {}", a.target.spec.display(), a.target.fpga))?;
     let json = serde_json::to_string_pretty(&x)?;
     if let Some(dir) = &a.out {
         std::fs::create_dir_all(dir).with_context(|| format!("--out {}", dir.display()))?;
@@ -250,15 +277,8 @@ fn explore(a: &ExploreArgs) -> Result<()> {
 
 #[derive(Args)]
 struct ScheduleArgs {
-    /// The model spec (YAML).
-    spec: PathBuf,
-    /// The FPGA: a device name or alias (`polympc devices` lists them), or a YAML file.
-    #[arg(long, default_value = "zcu102")]
-    fpga: String,
-    /// The network: `lan`, `wan`, `lan-cryptflow2`, `wan-cryptflow2`,
-    /// `BANDWIDTH_MBPS:RTT_MS`, or a YAML file.
-    #[arg(long, default_value = "lan")]
-    net: String,
+    #[command(flatten)]
+    target: Target,
     /// The accelerator configuration (YAML); by default the exploration's choice.
     #[arg(long)]
     config: Option<PathBuf>,
@@ -275,20 +295,23 @@ struct ScheduleArgs {
 
 fn schedule_cmd(a: &ScheduleArgs) -> Result<()> {
     anyhow::ensure!(a.max_tiles > 0, "--max-tiles: at least 1");
-    let spec = CheckedSpec::load(&a.spec)?;
-    let device = Device::find(&a.fpga)?;
-    let link = NetworkProfile::find(&a.net)?;
-    let g = TwoPcGraph::build(&spec);
+    let Loaded {
+        device,
+        link,
+        graph: g,
+        ..
+    } = a.target.load()?;
     let config = match &a.config {
         Some(path) => {
             let c = AcceleratorConfig::load(path)?;
             c.fit(&device)
-                .with_context(|| format!("{} on {}", path.display(), a.fpga))?;
+                .with_context(|| format!("{} on {}", path.display(), a.target.fpga))?;
             c
         }
         None => {
-            let x = scheduler::dse::explore(&g, &device, &link, Default::default())
-                .with_context(|| format!("exploring {} on {}", a.spec.display(), a.fpga))?;
+            let x = scheduler::dse::explore(&g, &device, &link, Default::default()).with_context(
+                || format!("exploring {} on {}", a.target.spec.display(), a.target.fpga),
+            )?;
             x.best().config
         }
     };
@@ -296,7 +319,7 @@ fn schedule_cmd(a: &ScheduleArgs) -> Result<()> {
         max_tiles: a.max_tiles,
     };
     let s = scheduler::schedule::schedule(&g, &config, &device, &link, opts)
-        .with_context(|| format!("scheduling {}", a.spec.display()))?;
+        .with_context(|| format!("scheduling {}", a.target.spec.display()))?;
     let bad = s.violations(&g);
     anyhow::ensure!(
         bad.is_empty(),

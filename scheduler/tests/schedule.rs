@@ -118,19 +118,22 @@ fn examples_come_within_ten_percent_of_the_bound_and_beat_the_serial_estimate() 
     }
 }
 
-#[test]
-fn gantt_chart_and_table_show_every_unit_and_operator() {
+/// LeNet on the ZCU102 over a LAN, scheduled on its standard configuration changed by
+/// `edit`.
+fn lenet(
+    edit: impl FnOnce(&mut AcceleratorConfig),
+) -> Result<scheduler::schedule::Schedule, ScheduleError> {
     let g = example("lenet5");
     let d = Device::find("zcu102").unwrap();
-    let c = AcceleratorConfig::for_device(&d, g.fixed_point());
-    let s = schedule(
-        &g,
-        &c,
-        &d,
-        &NetworkProfile::find("lan").unwrap(),
-        ScheduleOptions::default(),
-    )
-    .unwrap();
+    let mut c = AcceleratorConfig::for_device(&d, g.fixed_point());
+    edit(&mut c);
+    let lan = NetworkProfile::find("lan").unwrap();
+    schedule(&g, &c, &d, &lan, ScheduleOptions::default())
+}
+
+#[test]
+fn gantt_chart_and_table_show_every_unit_and_operator() {
+    let s = lenet(|_| {}).unwrap();
     let svg = s.gantt_svg();
     assert!(svg.starts_with("<svg") && svg.ends_with("</svg>\n"));
     assert_eq!(svg.matches("<rect").count(), s.tasks.len() + s.nodes.len());
@@ -145,34 +148,13 @@ fn gantt_chart_and_table_show_every_unit_and_operator() {
 
 #[test]
 fn a_buffer_too_small_for_one_element_is_named() {
-    let g = example("lenet5");
-    let d = Device::find("zcu102").unwrap();
-    let mut c = AcceleratorConfig::for_device(&d, g.fixed_point());
-    c.buffers.activation_kib = 0;
-    let e = schedule(
-        &g,
-        &c,
-        &d,
-        &NetworkProfile::find("lan").unwrap(),
-        ScheduleOptions::default(),
-    )
-    .unwrap_err();
+    let e = lenet(|c| c.buffers.activation_kib = 0).unwrap_err();
     assert!(matches!(e, ScheduleError::Buffer { .. }));
     let msg = e.to_string();
     assert!(
         msg.contains("activation buffer") && msg.contains("0-byte"),
         "{msg}"
     );
-    let mut c = AcceleratorConfig::for_device(&d, g.fixed_point());
-    c.ring_bits = 32;
-    let e = schedule(
-        &g,
-        &c,
-        &d,
-        &NetworkProfile::find("lan").unwrap(),
-        ScheduleOptions::default(),
-    )
-    .unwrap_err()
-    .to_string();
+    let e = lenet(|c| c.ring_bits = 32).unwrap_err().to_string();
     assert!(e.contains("32-bit") && e.contains("64-bit"), "{e}");
 }

@@ -178,6 +178,11 @@ fn vectors_round_trip_through_readmemh_files_and_bad_files_are_named() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
+/// The values a block gave, without their cycles.
+fn outputs(run: Result<Vec<(usize, u64)>, sim::verilator::HarnessError>) -> Vec<u64> {
+    run.unwrap().into_iter().map(|(_, y)| y).collect()
+}
+
 /// The nodes of one kind.
 fn nodes(net: &Network, pick: fn(&NodeKind) -> bool) -> Vec<usize> {
     (0..net.nodes.len())
@@ -208,11 +213,7 @@ fn beaver_lanes_replay_the_protocols_polynomials() {
                     b: b[k],
                 })
                 .collect();
-            let got: Vec<u64> = blocks::drive_beaver(&d, &elems, party, None)
-                .unwrap()
-                .into_iter()
-                .map(|(_, y)| y)
-                .collect();
+            let got = outputs(blocks::drive_beaver(&d, &elems, party, None));
             assert_eq!(got, f("z"), "node {i}, party {party}");
         }
     }
@@ -239,11 +240,7 @@ fn beaver_multipliers_replay_circa() {
                     truncate: false,
                 })
                 .collect();
-            let got: Vec<u64> = blocks::drive_beaver_mul(&d, &elems, party, None)
-                .unwrap()
-                .into_iter()
-                .map(|(_, y)| y)
-                .collect();
+            let got = outputs(blocks::drive_beaver_mul(&d, &elems, party, None));
             assert_eq!(got, f("z"), "node {i}, party {party}");
         }
     }
@@ -286,11 +283,7 @@ fn mac_lanes_replay_the_dense_layers_and_their_truncation() {
             .into_iter()
             .map(|c| vec![(c, 1)])
             .collect();
-        let got: Vec<u64> = blocks::drive_mac(&d, &dots, 1, None)
-            .unwrap()
-            .into_iter()
-            .map(|(_, y)| y)
-            .collect();
+        let got = outputs(blocks::drive_mac(&d, &dots, 1, None));
         assert_eq!(got, ring(&r.client, t, "y"), "client, node {t}");
     }
 }
