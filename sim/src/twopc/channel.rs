@@ -120,6 +120,20 @@ pub struct Channel {
     pub record_payloads: bool,
     /// The received payloads, with their phase and node, when recorded.
     pub payloads: Vec<(Phase, u32, Vec<u8>)>,
+    /// The TCP writer thread, joined on drop so that what was sent reaches the peer
+    /// even when this party stops right after (a refusal in the handshake).
+    flusher: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Drop for Channel {
+    fn drop(&mut self) {
+        // Closing the queue ends the writer thread once it has written the rest (or
+        // its socket's write timeout has passed).
+        self.writer = Box::new(io::sink());
+        if let Some(t) = self.flusher.take() {
+            let _ = t.join();
+        }
+    }
 }
 
 impl std::fmt::Debug for Channel {
@@ -168,6 +182,7 @@ impl Channel {
             log: Vec::new(),
             record_payloads: false,
             payloads: Vec::new(),
+            flusher: None,
         }
     }
 
@@ -197,9 +212,10 @@ impl Channel {
         };
         stream.set_read_timeout(Some(timeout)).map_err(io)?;
         stream.set_nodelay(true).map_err(io)?;
+        stream.set_write_timeout(Some(timeout)).map_err(io)?;
         let mut out = stream.try_clone().map_err(io)?;
         let (tx, rx) = mpsc::channel::<Vec<u8>>();
-        std::thread::spawn(move || {
+        let flusher = std::thread::spawn(move || {
             for chunk in rx {
                 if out.write_all(&chunk).is_err() {
                     break;
@@ -207,11 +223,9 @@ impl Channel {
             }
             let _ = out.shutdown(std::net::Shutdown::Write);
         });
-        Ok(Channel::new(
-            role,
-            Box::new(stream),
-            Box::new(PipeWriter(tx)),
-        ))
+        let mut ch = Channel::new(role, Box::new(stream), Box::new(PipeWriter(tx)));
+        ch.flusher = Some(flusher);
+        Ok(ch)
     }
 
     /// This end's party.
