@@ -875,7 +875,7 @@ impl Schedule {
     /// The schedule as a Gantt chart: one row per unit, a bar per task coloured by
     /// operator, the lower bound marked; with the utilisation of each unit.
     pub fn gantt_svg(&self) -> String {
-        use perf_model::estimate::plot::{escape, format_tick, tick_step};
+        use perf_model::estimate::plot::{escape, tick_step, x_axis};
         use std::fmt::Write as _;
         const COLOURS: [&str; 10] = [
             "#4c78a8", "#f58518", "#54a24b", "#e45756", "#72b7b2", "#eeca3b", "#b279a2", "#ff9da6",
@@ -905,24 +905,13 @@ impl Schedule {
             ms(self.lower_bound),
             self.ratio()
         );
-        let step = tick_step(span);
-        let mut t = 0.0;
         let bottom = top + row_h * Unit::ALL.len() as f64;
-        while t <= span + 1e-12 {
-            let xx = left + pw * t / span;
-            let _ = writeln!(
-                s,
-                r##"<line x1="{xx:.1}" y1="{top}" x2="{xx:.1}" y2="{bottom}" stroke="#eee"/><text x="{xx:.1}" y="{}" text-anchor="middle">{}</text>"##,
-                bottom + 16.0,
-                format_tick(t, step)
-            );
-            t += step;
-        }
-        let _ = writeln!(
-            s,
-            r#"<text x="{}" y="{}" text-anchor="middle">ms</text>"#,
-            left + pw / 2.0,
-            bottom + 34.0
+        x_axis(
+            &mut s,
+            (left, pw, top, bottom),
+            (span, tick_step(span)),
+            |t| left + pw * t / span,
+            "ms",
         );
         for (r, u) in Unit::ALL.iter().enumerate() {
             let y = top + row_h * r as f64;

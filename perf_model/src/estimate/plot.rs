@@ -30,6 +30,35 @@ pub fn tick_step(max: f64) -> f64 {
         .unwrap_or(10.0 * p)
 }
 
+/// A horizontal axis under a plot area `(left, width, top, bottom)`: a grid line and a
+/// label every `step` from 0 to `max`, placed by `x`, and the axis's name below.
+pub fn x_axis(
+    s: &mut String,
+    (left, width, top, bottom): (f64, f64, f64, f64),
+    (max, step): (f64, f64),
+    x: impl Fn(f64) -> f64,
+    name: &str,
+) {
+    let mut t = 0.0;
+    while t <= max + step * 1e-9 {
+        let xt = x(t);
+        let _ = writeln!(
+            s,
+            r##"<line x1="{xt:.1}" y1="{top}" x2="{xt:.1}" y2="{bottom}" stroke="#ddd"/><text x="{xt:.1}" y="{}" text-anchor="middle">{}</text>"##,
+            bottom + 14.0,
+            format_tick(t, step)
+        );
+        t += step;
+    }
+    let _ = writeln!(
+        s,
+        r#"<text x="{}" y="{}" text-anchor="middle">{}</text>"#,
+        left + width / 2.0,
+        bottom + 34.0,
+        escape(name)
+    );
+}
+
 /// The online latency of every operator that takes any time, as an SVG document.
 pub fn online_breakdown_svg(e: &NetworkEstimate) -> String {
     let rows: Vec<_> = e.layers.iter().filter(|l| l.online.total_s > 0.0).collect();
@@ -80,22 +109,12 @@ pub fn online_breakdown_svg(e: &NetworkEstimate) -> String {
     );
     // Grid and axis.
     let bottom = top + row_h * rows.len().max(1) as f64;
-    let mut t = 0.0;
-    while t <= axis_max + step * 1e-9 {
-        let xt = x(t);
-        let _ = writeln!(
-            s,
-            r##"<line x1="{xt:.1}" y1="{top}" x2="{xt:.1}" y2="{bottom}" stroke="#ddd"/><text x="{xt:.1}" y="{}" text-anchor="middle">{}</text>"##,
-            bottom + 14.0,
-            format_tick(t, step)
-        );
-        t += step;
-    }
-    let _ = writeln!(
-        s,
-        r#"<text x="{}" y="{}" text-anchor="middle">online latency (ms)</text>"#,
-        left + plot_w / 2.0,
-        bottom + 34.0
+    x_axis(
+        &mut s,
+        (left, plot_w, top, bottom),
+        (axis_max, step),
+        x,
+        "online latency (ms)",
     );
     for (i, l) in rows.iter().enumerate() {
         let y = top + row_h * i as f64;
