@@ -28,18 +28,25 @@ use perf_model::protocol::{Flight, GcWork, Operation, PhaseCost};
 use serde::Serialize;
 use std::collections::BTreeMap;
 
-/// A resource operators are scheduled on.
+/// A resource operators are scheduled on: each party's accelerator has its own units,
+/// the link one direction each way.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Unit {
-    /// The MAC array (multiply-accumulates and element-wise ring operations).
-    Mac,
-    /// The Beaver lanes.
-    Beaver,
-    /// The garbled-circuit engines.
-    Gc,
-    /// Off-chip memory (garbled tables).
-    Memory,
+    /// The server's MAC array (multiply-accumulates and element-wise ring operations).
+    ServerMac,
+    /// The server's Beaver lanes.
+    ServerBeaver,
+    /// The server's garbled-circuit engines (input-label selection online).
+    ServerGc,
+    /// The client's MAC array (element-wise ring operations).
+    ClientMac,
+    /// The client's Beaver lanes.
+    ClientBeaver,
+    /// The client's garbled-circuit engines (evaluation online).
+    ClientGc,
+    /// The client's off-chip memory (garbled tables).
+    ClientMemory,
     /// The link, server to client.
     LinkS2c,
     /// The link, client to server.
@@ -48,11 +55,14 @@ pub enum Unit {
 
 impl Unit {
     /// Every unit.
-    pub const ALL: [Unit; 6] = [
-        Unit::Mac,
-        Unit::Beaver,
-        Unit::Gc,
-        Unit::Memory,
+    pub const ALL: [Unit; 9] = [
+        Unit::ServerMac,
+        Unit::ServerBeaver,
+        Unit::ServerGc,
+        Unit::ClientMac,
+        Unit::ClientBeaver,
+        Unit::ClientGc,
+        Unit::ClientMemory,
         Unit::LinkS2c,
         Unit::LinkC2s,
     ];
@@ -60,10 +70,13 @@ impl Unit {
     /// Name for people.
     pub fn name(self) -> &'static str {
         match self {
-            Unit::Mac => "mac array",
-            Unit::Beaver => "beaver lanes",
-            Unit::Gc => "gc engines",
-            Unit::Memory => "memory",
+            Unit::ServerMac => "server mac",
+            Unit::ServerBeaver => "server beaver",
+            Unit::ServerGc => "server gc",
+            Unit::ClientMac => "client mac",
+            Unit::ClientBeaver => "client beaver",
+            Unit::ClientGc => "client gc",
+            Unit::ClientMemory => "client memory",
             Unit::LinkS2c => "link s→c",
             Unit::LinkC2s => "link c→s",
         }
@@ -117,15 +130,19 @@ pub enum Work {
 }
 
 impl Work {
-    /// The unit that does it.
-    pub fn unit(&self) -> Unit {
+    /// The units that do it, side by side: the server's weights meet the shares on
+    /// its MAC array; both parties do element-wise and Beaver work on their shares;
+    /// the server picks its input labels, the client evaluates and reads the tables.
+    pub fn units(&self) -> &'static [Unit] {
         match self {
-            Work::Macs { .. } | Work::Elementwise { .. } => Unit::Mac,
-            Work::Beaver { .. } => Unit::Beaver,
-            Work::Labels { .. } | Work::Evaluate { .. } => Unit::Gc,
-            Work::Read { .. } => Unit::Memory,
-            Work::SendS2c { .. } => Unit::LinkS2c,
-            Work::SendC2s { .. } => Unit::LinkC2s,
+            Work::Macs { .. } => &[Unit::ServerMac],
+            Work::Elementwise { .. } => &[Unit::ServerMac, Unit::ClientMac],
+            Work::Beaver { .. } => &[Unit::ServerBeaver, Unit::ClientBeaver],
+            Work::Labels { .. } => &[Unit::ServerGc],
+            Work::Evaluate { .. } => &[Unit::ClientGc],
+            Work::Read { .. } => &[Unit::ClientMemory],
+            Work::SendS2c { .. } => &[Unit::LinkS2c],
+            Work::SendC2s { .. } => &[Unit::LinkC2s],
         }
     }
 
@@ -526,18 +543,20 @@ fn tile_node(
                 if busy == 0 {
                     continue;
                 }
-                let s = lines.entry(w.unit()).or_default().book(ready, busy);
-                start = start.min(s);
-                next = next.max(s + busy + then);
-                tasks.push(Task {
-                    node,
-                    tile: k,
-                    step: j as u32,
-                    unit: w.unit(),
-                    start: s,
-                    end: s + busy,
-                    ready: s + busy + then,
-                });
+                for &u in w.units() {
+                    let s = lines.entry(u).or_default().book(ready, busy);
+                    start = start.min(s);
+                    next = next.max(s + busy + then);
+                    tasks.push(Task {
+                        node,
+                        tile: k,
+                        step: j as u32,
+                        unit: u,
+                        start: s,
+                        end: s + busy,
+                        ready: s + busy + then,
+                    });
+                }
             }
             ready = next;
         }
@@ -574,12 +593,12 @@ fn node_bound(
     let mut bound = all;
     for u in Unit::ALL {
         let used: Vec<usize> = (0..steps.len())
-            .filter(|&j| steps[j].iter().any(|w| w.unit() == u))
+            .filter(|&j| steps[j].iter().any(|w| w.units().contains(&u)))
             .collect();
         let work: f64 = steps
             .iter()
             .flatten()
-            .filter(|w| w.unit() == u)
+            .filter(|w| w.units().contains(&u))
             .map(|w| timer.ideal(w, tiles))
             .sum();
         *per_unit.entry(u).or_default() += work;
@@ -590,7 +609,7 @@ fn node_bound(
                 let work: f64 = steps[a..=b]
                     .iter()
                     .flatten()
-                    .filter(|w| w.unit() == u)
+                    .filter(|w| w.units().contains(&u))
                     .map(|w| timer.ideal(w, tiles))
                     .sum();
                 let before: u64 = (0..a).map(delay).sum();

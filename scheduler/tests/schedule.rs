@@ -141,7 +141,7 @@ fn gantt_chart_and_table_show_every_unit_and_operator() {
     for n in &s.nodes {
         assert!(table.contains(&n.label), "{}", n.label);
     }
-    assert!(table.contains("lower bound") && table.contains("gc engines"));
+    assert!(table.contains("lower bound") && table.contains("client gc"));
     let json = serde_json::to_value(&s).unwrap();
     assert_eq!(json["tasks"].as_array().unwrap().len(), s.tasks.len());
 }
