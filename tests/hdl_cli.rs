@@ -98,3 +98,50 @@ fn bad_arguments_fail_clearly() {
     assert!(!out.status.success());
     assert!(stderr(&out).contains("--frac-bits 40"), "{}", stderr(&out));
 }
+
+#[test]
+fn deploy_prints_its_commands_and_says_when_no_board_is_attached() {
+    let out = polympc(&[
+        "deploy",
+        "--board",
+        "alchitry-cu",
+        "--bitstream",
+        "acc.bin",
+        "--dry-run",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("openFPGALoader -b ice40_generic --detect")
+            && text.contains("openFPGALoader -b ice40_generic acc.bin"),
+        "{text}"
+    );
+    // Only looks for the board: attached, or a clear error naming it.
+    for programmer in ["openfpgaloader", "iceprog"] {
+        let out = polympc(&[
+            "deploy",
+            "--board",
+            "icebreaker",
+            "--check",
+            "--programmer",
+            programmer,
+        ]);
+        let err = stderr(&out);
+        assert!(!err.contains("panicked"), "{err}");
+        if out.status.success() {
+            assert!(String::from_utf8_lossy(&out.stdout).contains("icebreaker: attached"));
+        } else {
+            assert!(err.contains("no icebreaker attached"), "{err}");
+        }
+    }
+    let out = polympc(&["deploy", "--board", "nexys", "--check"]);
+    assert!(!out.status.success() && stderr(&out).contains("known: alchitry-cu, icebreaker"));
+    let out = polympc(&[
+        "deploy",
+        "--board",
+        "icebreaker",
+        "--bitstream",
+        "/nonexistent/a.bin",
+    ]);
+    assert!(!out.status.success() && stderr(&out).contains("/nonexistent/a.bin: no such file"));
+}

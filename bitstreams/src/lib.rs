@@ -1,7 +1,10 @@
 //! bitstreams: FPGA builds and deployment. iCE40 bitstreams through yosys,
 //! nextpnr-ice40 and icepack, programming with openFPGALoader, and generated Vivado
-//! projects for Xilinx parts. For now: finding the tools ([`tools`]) and counting the
-//! cells yosys maps a design to ([`synth`]).
+//! projects for Xilinx parts. For now: finding the tools ([`tools`]), counting the
+//! cells yosys maps a design to ([`synth`]), the boards' pins ([`board`]) and
+//! programming a board ([`deploy`]).
 
+pub mod board;
+pub mod deploy;
 pub mod synth;
 pub mod tools;

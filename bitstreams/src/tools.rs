@@ -23,6 +23,12 @@ pub fn openfpgaloader() -> Result<ExternalTool, ToolError> {
     ExternalTool::find("openFPGALoader", "openfpgaloader", "--Version")
 }
 
+/// iceprog, fpga-icestorm's flash programmer.
+pub fn iceprog() -> Result<ExternalTool, ToolError> {
+    // iceprog has no version flag; `--help` prints its usage.
+    ExternalTool::find("iceprog", "fpga-icestorm", "--help")
+}
+
 /// Every tool of the iCE40 flow, in flow order.
 pub fn ice40_flow() -> [Result<ExternalTool, ToolError>; 4] {
     [yosys(), nextpnr_ice40(), icepack(), openfpgaloader()]

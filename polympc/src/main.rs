@@ -81,6 +81,9 @@ enum Command {
     /// messages (in one process, or two with `--serve` / `--connect`); prints the
     /// predictions and the traffic per node beside perf_model's prediction.
     PrivateInfer(Box<private_cmd::PrivateArgs>),
+    /// Program a board's configuration flash with a bitstream (openFPGALoader, or
+    /// iceprog); `--check` only looks for the board, `--dry-run` prints the commands.
+    Deploy(DeployArgs),
     /// List the FPGA devices polympc knows, with their resources.
     Devices,
     /// Check the external tools and libraries polympc uses, with their versions.
@@ -108,6 +111,7 @@ fn main() -> ExitCode {
             vcd,
         } => sim_cmd(&blocks, vectors, seed, vcd.as_deref()),
         Command::PrivateInfer(args) => private_cmd::private_infer(&args),
+        Command::Deploy(args) => deploy_cmd(&args),
         Command::Devices => devices(),
         Command::Tools => tools(),
     };
@@ -335,6 +339,55 @@ fn schedule_cmd(a: &ScheduleArgs) -> Result<()> {
     }
     let text = if a.json { json } else { s.to_table() };
     emit(&text, None)
+}
+
+#[derive(Args)]
+struct DeployArgs {
+    /// The board: `alchitry-cu` or `icebreaker`.
+    #[arg(long)]
+    board: String,
+    /// The bitstream (`.bin`) to write.
+    #[arg(long, required_unless_present = "check")]
+    bitstream: Option<PathBuf>,
+    /// Print the programmer's commands and do nothing.
+    #[arg(long)]
+    dry_run: bool,
+    /// Only check that the board is attached.
+    #[arg(long)]
+    check: bool,
+    /// `openfpgaloader` or `iceprog`.
+    #[arg(long, default_value = "openfpgaloader")]
+    programmer: String,
+}
+
+fn deploy_cmd(a: &DeployArgs) -> Result<()> {
+    use bitstreams::deploy::{commands, deploy, Programmer};
+    let board = bitstreams::board::Board::find(&a.board)?;
+    let p = match a.programmer.as_str() {
+        "openfpgaloader" => Programmer::OpenFpgaLoader,
+        "iceprog" => Programmer::Iceprog,
+        other => anyhow::bail!("--programmer {other}: give openfpgaloader or iceprog"),
+    };
+    let file = a.bitstream.clone().unwrap_or_default();
+    if a.dry_run {
+        let (detect, write) = commands(&board, p, &file);
+        println!("{} {}", p.name(), detect.join(" "));
+        if !a.check {
+            println!("{} {}", p.name(), write.join(" "));
+        }
+        return Ok(());
+    }
+    deploy(&board, p, &file, !a.check)?;
+    println!(
+        "{}: {}",
+        board.name,
+        if a.check {
+            "attached".to_string()
+        } else {
+            format!("programmed with {}", file.display())
+        }
+    );
+    Ok(())
 }
 
 /// Which blocks: those of an accelerator configuration.
