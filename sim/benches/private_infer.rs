@@ -6,7 +6,8 @@
 //! (`report.json` next to the spec), the plaintext ring accuracy with fresh random shares (the trainer's evaluation),
 //! and how many private outputs equal the plaintext reference given the run's own
 //! truncation shares (all of them, unless a share wrapped). Images are spread over one
-//! worker per core, each running both parties.
+//! worker per core, each running both parties. With `PRIVATE_EXAMPLES=1`, every example
+//! network once with random weights, checked against the reference.
 //!
 //! `cargo bench -p sim --bench private_infer`
 
@@ -61,12 +62,68 @@ fn gc_relus(l: u32, n: usize) {
     );
 }
 
+#[path = "../tests/common/mod.rs"]
+mod common;
+
+/// Every example network once, with random weights and a random image: the private
+/// output against the plaintext reference given the run's truncation shares, and the
+/// time of the run.
+fn examples() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples");
+    let mut specs: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap()
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "yaml"))
+        .collect();
+    specs.sort();
+    for path in specs {
+        let net = Network::new(CheckedSpec::load(&path).unwrap());
+        let bytes = common::random_weights(&net.spec, 5);
+        let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+        let w = Weights::from_safetensors(&net, &st, Path::new("random.safetensors")).unwrap();
+        let mut rng = common::Lcg(9);
+        let px: Vec<u8> = (0..net.input_elements())
+            .map(|_| (rng.next() * 256.0) as u8)
+            .collect();
+        let input = net.encode_image(&px).unwrap();
+        let opts = Options {
+            dealer_seed: 3,
+            seed: 4,
+            trace: true,
+            vectors: false,
+            first: 0,
+        };
+        let t0 = Instant::now();
+        let (_, c) = run_local(&net, &w, std::slice::from_ref(&input), opts, TIMEOUT).unwrap();
+        let secs = t0.elapsed().as_secs_f64();
+        let inf = &c.inferences[0];
+        let mut same = |site, _: &[u64]| inf.trace[&site].clone();
+        let vals = reference(&net, &w, &input, &mut same);
+        println!(
+            "{:<22} private inference {:>8.2} s, output {} the plaintext reference",
+            net.spec.spec().name,
+            secs,
+            if vals.last() == Some(&inf.output) {
+                "equal to"
+            } else {
+                "DIFFERENT FROM"
+            }
+        );
+    }
+}
+
 fn main() {
     for l in [32, 64] {
         gc_relus(l, 4000);
     }
+    if std::env::var_os("PRIVATE_EXAMPLES").is_some() {
+        examples();
+    }
     let Some(spec_path) = std::env::var("PRIVATE_SPEC").ok().map(PathBuf::from) else {
-        println!("(set PRIVATE_SPEC to a trained spec to run its test set privately)");
+        println!(
+            "(set PRIVATE_SPEC to a trained spec to run its test set privately, \
+             PRIVATE_EXAMPLES=1 to run every example network once)"
+        );
         return;
     };
     let data = RawDataset::load(DatasetKind::FashionMnist, Path::new(FASHION_MNIST_DIR)).unwrap();
