@@ -896,9 +896,11 @@ impl Schedule {
     pub fn gantt_svg(&self) -> String {
         use perf_model::estimate::plot::{escape, tick_step, x_axis};
         use std::fmt::Write as _;
-        const COLOURS: [&str; 10] = [
-            "#4c78a8", "#f58518", "#54a24b", "#e45756", "#72b7b2", "#eeca3b", "#b279a2", "#ff9da6",
-            "#9d755d", "#bab0ac",
+        // Twenty colours, so neighbouring operators differ.
+        const COLOURS: [&str; 20] = [
+            "#4c78a8", "#9ecae9", "#f58518", "#ffbf79", "#54a24b", "#88d27a", "#b79a20", "#f2cf5b",
+            "#439894", "#83bcb6", "#e45756", "#ff9d98", "#79706e", "#bab0ac", "#d67195", "#fcbfd2",
+            "#b279a2", "#d6a5c9", "#9e765f", "#d8b5a5",
         ];
         let (left, right, top, row_h) = (150.0, 30.0, 60.0, 34.0);
         let width = 1100.0;
