@@ -1,6 +1,8 @@
 //! The polympc command line: parses arguments, calls the stage libraries, reports.
 
+mod flow;
 mod private_cmd;
+mod report;
 mod train_cmd;
 
 use anyhow::{Context, Result};
@@ -22,6 +24,10 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// The whole flow on one network: train, graph, design-space exploration, estimate,
+    /// schedule, Verilog, Verilator verification and private inference, into one folder
+    /// with a report (HTML and Markdown). Stages whose inputs are unchanged are skipped.
+    Flow(Box<flow::FlowArgs>),
     /// Train a network whose activation sites are chosen against the FPGA latency of
     /// each 2PC operator (or a baseline); writes the trained spec, `.safetensors`
     /// weights, a log, plots and checkpoints.
@@ -76,6 +82,10 @@ enum Command {
         /// Write a VCD trace of each block's run into this folder.
         #[arg(long)]
         vcd: Option<PathBuf>,
+        /// Print JSON (every block's vectors, mismatches and cycles) instead of the
+        /// tables.
+        #[arg(long)]
+        json: bool,
     },
     /// Run a trained network privately on test images: server and client exchange real
     /// messages (in one process, or two with `--serve` / `--connect`); prints the
@@ -93,6 +103,7 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
+        Command::Flow(args) => flow::flow(&args),
         Command::Train(args) => train_cmd::train(&args),
         Command::Graph {
             spec,
@@ -109,7 +120,8 @@ fn main() -> ExitCode {
             vectors,
             seed,
             vcd,
-        } => sim_cmd(&blocks, vectors, seed, vcd.as_deref()),
+            json,
+        } => sim_cmd(&blocks, vectors, seed, vcd.as_deref(), json),
         Command::PrivateInfer(args) => private_cmd::private_infer(&args),
         Command::Deploy(args) => deploy_cmd(&args),
         Command::Devices => devices(),
@@ -478,21 +490,27 @@ fn hdl_cmd(a: &BlockArgs, out: &Path) -> Result<()> {
 /// ones): each is a whole garbled circuit, hundreds of cycles.
 const GC_SIM_MAX: usize = 64;
 
-fn sim_cmd(a: &BlockArgs, vectors: usize, seed: u64, vcd: Option<&Path>) -> Result<()> {
+fn sim_cmd(a: &BlockArgs, vectors: usize, seed: u64, vcd: Option<&Path>, json: bool) -> Result<()> {
     let c = a.config()?;
     let (l, f) = (c.ring_bits, c.frac_bits);
     if let Some(dir) = vcd {
         std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     }
-    println!(
+    let say = |line: String| {
+        if !json {
+            println!("{line}");
+        }
+    };
+    say(format!(
         "{:<14} {:>8} {:>8} {:>10} {:>16} {:>10}  result",
         "block", "vectors", "outputs", "mismatches", "latency hw/model", "II hw/model"
-    );
+    ));
     let mut failed = 0;
+    let mut blocks = Vec::new();
     for kind in BlockKind::ALL {
         let trace = vcd.map(|d| d.join(format!("{}.vcd", kind.name(l))));
         let r = sim::blocks::check(kind, l, f, vectors, seed, trace.as_deref())?;
-        println!(
+        say(format!(
             "{:<14} {:>8} {:>8} {:>10} {:>16} {:>10}  {}",
             r.name,
             r.vectors,
@@ -501,10 +519,22 @@ fn sim_cmd(a: &BlockArgs, vectors: usize, seed: u64, vcd: Option<&Path>) -> Resu
             format!("{}/{}", r.latency.0, r.latency.1),
             format!("{}/{}", r.ii.0, r.ii.1),
             if r.passed() { "ok" } else { "FAILED" }
-        );
+        ));
         for (i, hw, golden) in &r.mismatches {
-            println!("    output {i}: hardware {hw:#x}, golden model {golden:#x}");
+            say(format!(
+                "    output {i}: hardware {hw:#x}, golden model {golden:#x}"
+            ));
         }
+        blocks.push(serde_json::json!({
+            "block": r.name,
+            "vectors": r.vectors,
+            "outputs": r.outputs,
+            "mismatches": r.mismatch_count,
+            "latency": { "verilator": r.latency.0, "model": r.latency.1 },
+            "ii": { "verilator": r.ii.0, "model": r.ii.1 },
+            "cycles": r.cycles,
+            "passed": r.passed(),
+        }));
         failed += usize::from(!r.passed());
     }
     // The ReLU engine of the configuration: garbled, then evaluated, against the
@@ -513,7 +543,7 @@ fn sim_cmd(a: &BlockArgs, vectors: usize, seed: u64, vcd: Option<&Path>) -> Resu
     let instances = vectors.clamp(1, GC_SIM_MAX) as u32;
     let trace = vcd.map(|d| d.join(format!("relu_engine{r}.vcd")));
     let g = sim::gc::check_relu(r, l, instances, seed, trace.as_deref())?;
-    println!(
+    say(format!(
         "\n{:<20} {:>9} {:>9} {:>10} {:>6} {:>20} {:>20}  result",
         "gc block",
         "ReLUs",
@@ -522,8 +552,8 @@ fn sim_cmd(a: &BlockArgs, vectors: usize, seed: u64, vcd: Option<&Path>) -> Resu
         "wrong",
         "garble cyc hw/model",
         "eval cyc hw/model"
-    );
-    println!(
+    ));
+    say(format!(
         "{:<20} {:>9} {:>9} {:>10} {:>6} {:>20} {:>20}  {}",
         g.name,
         g.instances,
@@ -533,8 +563,29 @@ fn sim_cmd(a: &BlockArgs, vectors: usize, seed: u64, vcd: Option<&Path>) -> Resu
         format!("{}/{}", g.garble_cycles.0, g.garble_cycles.1),
         format!("{}/{}", g.eval_cycles.0, g.eval_cycles.1),
         if g.passed() { "ok" } else { "FAILED" }
-    );
+    ));
     failed += usize::from(!g.passed());
+    if json {
+        let relu = serde_json::json!({
+            "block": g.name,
+            "relus": g.instances,
+            "compared": g.compared,
+            "mismatches": g.mismatches + g.timing_faults,
+            "wrong_results": g.wrong_results,
+            "garble_cycles": { "verilator": g.garble_cycles.0, "model": g.garble_cycles.1 },
+            "eval_cycles": { "verilator": g.eval_cycles.0, "model": g.eval_cycles.1 },
+            "passed": g.passed(),
+        });
+        let doc = serde_json::json!({
+            "ring_bits": l,
+            "frac_bits": f,
+            "seed": seed,
+            "blocks": blocks,
+            "relu_engine": relu,
+            "passed": failed == 0,
+        });
+        println!("{}", serde_json::to_string_pretty(&doc)?);
+    }
     anyhow::ensure!(failed == 0, "{failed} block(s) failed");
     Ok(())
 }

@@ -1,0 +1,620 @@
+//! `polympc flow`: the main job end to end. Each stage runs the very command a user
+//! would (this program, as a child process) with its artifacts going into one folder,
+//! and the report gathers their figures and plots.
+//!
+//! Every stage writes into `OUT/.STAGE.partial` and is renamed to `OUT/STAGE` only when
+//! it succeeded, with a stamp: the hash of its command lines and of the files it reads.
+//! A stage whose stamp matches is skipped; `--from STAGE` reruns from a stage on. An
+//! interrupted training resumes from its last epoch's checkpoint.
+
+use crate::report;
+use anyhow::{bail, Context, Result};
+use clap::{Args, ValueEnum};
+use indicatif::{ProgressBar, ProgressStyle};
+use sha2::{Digest, Sha256};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// The LeNet-style example, the flow's network when no `--spec` is given.
+const LENET5: &str = include_str!("../../examples/lenet5.yaml");
+
+/// Arguments of `polympc flow`.
+#[derive(Args)]
+pub struct FlowArgs {
+    /// The model spec (YAML) [default: the LeNet-style example for Fashion-MNIST].
+    #[arg(long)]
+    pub spec: Option<PathBuf>,
+    /// The dataset folder [default: Debian's Fashion-MNIST for 1x28x28 inputs].
+    #[arg(long)]
+    pub data: Option<PathBuf>,
+    /// The FPGA (`polympc devices` lists them).
+    #[arg(long, default_value = "zcu102")]
+    pub fpga: String,
+    /// The network between the parties: lan, wan, BANDWIDTH_MBPS:RTT_MS or a YAML file.
+    #[arg(long, default_value = "lan")]
+    pub net: String,
+    /// Weight of the modelled latency (per ms) in the training loss.
+    #[arg(long, default_value_t = 0.01)]
+    pub lambda: f64,
+    /// Training epochs with the gates trained.
+    #[arg(long, default_value_t = 1)]
+    pub search_epochs: usize,
+    /// Training epochs with the choices fixed.
+    #[arg(long, default_value_t = 2)]
+    pub epochs: usize,
+    /// Train on the first N training examples only.
+    #[arg(long)]
+    pub train_limit: Option<usize>,
+    /// Test on the first N test examples only.
+    #[arg(long)]
+    pub test_limit: Option<usize>,
+    /// Test images run through the private-inference protocol: `N` or `A..B`.
+    #[arg(long, default_value = "0..20")]
+    pub images: String,
+    /// Random vectors per block on Verilator.
+    #[arg(long, default_value_t = 1000)]
+    pub vectors: usize,
+    /// Seed of training, vectors and the protocol's randomness.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// The output folder: every stage's artifacts and the report.
+    #[arg(long, default_value = "polympc-flow")]
+    pub out: PathBuf,
+    /// Rerun from this stage on, even where its inputs are unchanged.
+    #[arg(long, value_enum)]
+    pub from: Option<Stage>,
+    /// Stop after this stage (a later run goes on from there).
+    #[arg(long, value_enum)]
+    pub stop_after: Option<Stage>,
+}
+
+/// A stage of the flow, in order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, ValueEnum)]
+pub enum Stage {
+    /// Hardware-aware training.
+    Train,
+    /// The 2PC operator graph.
+    Graph,
+    /// Design-space exploration: the accelerator configuration.
+    Explore,
+    /// Per-layer latency estimate on the chosen configuration.
+    Estimate,
+    /// The online phase scheduled onto the accelerator.
+    Schedule,
+    /// The blocks' Verilog.
+    Hdl,
+    /// The blocks on Verilator against their golden models and the perf model.
+    Verify,
+    /// Private inference of test images through the protocol.
+    Private,
+}
+
+impl Stage {
+    /// Every stage, in order.
+    pub const ALL: [Stage; 8] = [
+        Stage::Train,
+        Stage::Graph,
+        Stage::Explore,
+        Stage::Estimate,
+        Stage::Schedule,
+        Stage::Hdl,
+        Stage::Verify,
+        Stage::Private,
+    ];
+
+    /// The stage's folder name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Stage::Train => "train",
+            Stage::Graph => "graph",
+            Stage::Explore => "explore",
+            Stage::Estimate => "estimate",
+            Stage::Schedule => "schedule",
+            Stage::Hdl => "hdl",
+            Stage::Verify => "verify",
+            Stage::Private => "private",
+        }
+    }
+
+    fn what(self) -> &'static str {
+        match self {
+            Stage::Train => "hardware-aware training",
+            Stage::Graph => "2PC operator graph",
+            Stage::Explore => "design-space exploration",
+            Stage::Estimate => "latency estimate",
+            Stage::Schedule => "schedule",
+            Stage::Hdl => "Verilog",
+            Stage::Verify => "Verilator verification",
+            Stage::Private => "private inference",
+        }
+    }
+
+    /// Stages with their own progress bars show the child's standard error.
+    fn live(self) -> bool {
+        matches!(self, Stage::Train | Stage::Private)
+    }
+}
+
+/// One command of a stage: arguments of this program, with `{dir}` for the stage's
+/// folder, and the file in that folder its standard output goes to.
+struct Step {
+    args: Vec<String>,
+    stdout: &'static str,
+}
+
+/// What a stage runs and reads.
+struct Plan {
+    steps: Vec<Step>,
+    /// Files (or folders, by name, size and time) whose contents the stage depends on.
+    inputs: Vec<PathBuf>,
+}
+
+/// The stamp a finished stage leaves in its folder.
+#[derive(serde::Serialize, serde::Deserialize)]
+pub struct Stamp {
+    /// Hash of the stage's command lines and inputs.
+    pub hash: String,
+    /// Seconds the stage took.
+    pub seconds: f64,
+}
+
+/// What happened to a stage in this run.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct StageRun {
+    /// The stage.
+    pub stage: String,
+    /// `ran` or `skipped` (inputs unchanged).
+    pub status: &'static str,
+    /// Seconds it took when it last ran.
+    pub seconds: f64,
+}
+
+/// Where the flow's files are.
+pub struct Layout {
+    /// The output folder.
+    pub out: PathBuf,
+    /// The model spec trained.
+    pub spec: PathBuf,
+}
+
+impl Layout {
+    /// A stage's folder.
+    pub fn dir(&self, s: Stage) -> PathBuf {
+        self.out.join(s.name())
+    }
+
+    /// The trained spec, as the training report names it, in the train folder.
+    pub fn trained_spec(&self) -> Result<PathBuf> {
+        let report = self.dir(Stage::Train).join("report.json");
+        let r = read_json(&report)?;
+        let name = r["spec"]
+            .as_str()
+            .and_then(|s| Path::new(s).file_name())
+            .with_context(|| format!("{}: no trained spec named", report.display()))?;
+        Ok(self.dir(Stage::Train).join(name))
+    }
+
+    /// The weights the trained spec names.
+    fn trained_weights(&self) -> Result<PathBuf> {
+        let report = self.dir(Stage::Train).join("report.json");
+        let r = read_json(&report)?;
+        let name = r["weights"]
+            .as_str()
+            .and_then(|s| Path::new(s).file_name())
+            .with_context(|| format!("{}: no weights named", report.display()))?;
+        Ok(self.dir(Stage::Train).join(name))
+    }
+
+    /// The accelerator configuration the exploration chose.
+    pub fn accelerator(&self) -> PathBuf {
+        self.dir(Stage::Explore).join("accelerator.yaml")
+    }
+}
+
+/// Reads a JSON file, naming it in any error.
+pub fn read_json(path: &Path) -> Result<serde_json::Value> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    serde_json::from_str(&text).with_context(|| format!("{}: not valid JSON", path.display()))
+}
+
+fn s(p: &Path) -> String {
+    p.display().to_string()
+}
+
+impl FlowArgs {
+    fn plan(&self, stage: Stage, at: &Layout) -> Result<Plan> {
+        let own = |v: &[&str]| v.iter().map(|a| a.to_string()).collect::<Vec<_>>();
+        let target = |spec: &Path| own(&[&s(spec), "--fpga", &self.fpga, "--net", &self.net]);
+        let seed = self.seed.to_string();
+        Ok(match stage {
+            Stage::Train => {
+                let mut args = own(&["train", &s(&at.spec)]);
+                args.extend(own(&["--fpga", &self.fpga, "--net", &self.net]));
+                args.extend(own(&[
+                    "--lambda",
+                    &self.lambda.to_string(),
+                    "--search-epochs",
+                    &self.search_epochs.to_string(),
+                    "--epochs",
+                    &self.epochs.to_string(),
+                    "--seed",
+                    &seed,
+                    "--out",
+                    "{dir}",
+                ]));
+                let mut inputs = vec![at.spec.clone()];
+                if let Some(d) = &self.data {
+                    args.extend(own(&["--data", &s(d)]));
+                    inputs.push(d.clone());
+                } else {
+                    inputs.push(PathBuf::from(perf_model::dataset::FASHION_MNIST_DIR));
+                }
+                for (flag, v) in [
+                    ("--train-limit", self.train_limit),
+                    ("--test-limit", self.test_limit),
+                ] {
+                    if let Some(n) = v {
+                        args.extend(own(&[flag, &n.to_string()]));
+                    }
+                }
+                Plan {
+                    steps: vec![Step {
+                        args,
+                        stdout: "train.txt",
+                    }],
+                    inputs,
+                }
+            }
+            Stage::Graph => {
+                let t = s(&at.trained_spec()?);
+                let graph = |extra: &[&str], file: &str| {
+                    let mut a = own(&["graph", &t]);
+                    a.extend(own(extra));
+                    a.extend(own(&["-o", &format!("{{dir}}/{file}")]));
+                    Step {
+                        args: a,
+                        stdout: "",
+                    }
+                };
+                Plan {
+                    steps: vec![
+                        graph(&[], "graph.txt"),
+                        graph(&["--json"], "graph.json"),
+                        graph(&["--dot"], "graph.dot"),
+                    ],
+                    inputs: vec![at.trained_spec()?],
+                }
+            }
+            Stage::Explore => {
+                let mut args = own(&["explore"]);
+                args.extend(target(&at.trained_spec()?));
+                args.extend(own(&["--out", "{dir}"]));
+                Plan {
+                    steps: vec![Step {
+                        args,
+                        stdout: "explore.txt",
+                    }],
+                    inputs: vec![at.trained_spec()?],
+                }
+            }
+            Stage::Estimate => {
+                let acc = s(&at.accelerator());
+                let estimate = |extra: &[&str]| {
+                    let mut a = own(&["estimate"]);
+                    a.extend(target(&at.trained_spec()?));
+                    a.extend(own(&["--config", &acc]));
+                    a.extend(own(extra));
+                    Ok::<_, anyhow::Error>(Step {
+                        args: a,
+                        stdout: "",
+                    })
+                };
+                Plan {
+                    steps: vec![
+                        estimate(&["-o", "{dir}/estimate.txt", "--plot", "{dir}/breakdown.svg"])?,
+                        estimate(&["--json", "-o", "{dir}/estimate.json"])?,
+                    ],
+                    inputs: vec![at.trained_spec()?, at.accelerator()],
+                }
+            }
+            Stage::Schedule => {
+                let mut args = own(&["schedule"]);
+                args.extend(target(&at.trained_spec()?));
+                args.extend(own(&["--config", &s(&at.accelerator()), "--out", "{dir}"]));
+                Plan {
+                    steps: vec![Step {
+                        args,
+                        stdout: "schedule.txt",
+                    }],
+                    inputs: vec![at.trained_spec()?, at.accelerator()],
+                }
+            }
+            Stage::Hdl => Plan {
+                steps: vec![Step {
+                    args: own(&["hdl", "--config", &s(&at.accelerator()), "--out", "{dir}"]),
+                    stdout: "hdl.txt",
+                }],
+                inputs: vec![at.accelerator()],
+            },
+            Stage::Verify => Plan {
+                steps: vec![Step {
+                    args: own(&[
+                        "sim",
+                        "--config",
+                        &s(&at.accelerator()),
+                        "--vectors",
+                        &self.vectors.to_string(),
+                        "--seed",
+                        &seed,
+                        "--json",
+                    ]),
+                    stdout: "verify.json",
+                }],
+                inputs: vec![at.accelerator()],
+            },
+            Stage::Private => {
+                let mut args = own(&[
+                    "private-infer",
+                    &s(&at.trained_spec()?),
+                    "--input",
+                    &self.images,
+                    "--check",
+                    "--json",
+                    "--seed",
+                    &seed,
+                ]);
+                if let Some(d) = &self.data {
+                    args.extend(own(&["--data", &s(d)]));
+                }
+                Plan {
+                    steps: vec![Step {
+                        args,
+                        stdout: "private.json",
+                    }],
+                    inputs: vec![at.trained_spec()?, at.trained_weights()?],
+                }
+            }
+        })
+    }
+}
+
+/// The hash of a stage's command lines and inputs.
+fn stamp_hash(stage: Stage, plan: &Plan) -> Result<String> {
+    let mut h = Sha256::new();
+    h.update(format!(
+        "polympc-flow {} {}\n",
+        env!("CARGO_PKG_VERSION"),
+        stage.name()
+    ));
+    for step in &plan.steps {
+        h.update(format!("{:?}\n", step.args));
+    }
+    for input in &plan.inputs {
+        h.update(format!("{}\n", input.display()));
+        if input.is_dir() {
+            let mut entries: Vec<_> = std::fs::read_dir(input)
+                .with_context(|| format!("cannot read {}", input.display()))?
+                .filter_map(|e| e.ok())
+                .collect();
+            entries.sort_by_key(|e| e.file_name());
+            for e in entries {
+                let m = e.metadata()?;
+                let mtime = m
+                    .modified()
+                    .ok()
+                    .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+                    .map_or(0, |d| d.as_secs());
+                h.update(format!("{:?} {} {mtime}\n", e.file_name(), m.len()));
+            }
+        } else if input.exists() {
+            let bytes =
+                std::fs::read(input).with_context(|| format!("cannot read {}", input.display()))?;
+            h.update(&bytes);
+        }
+    }
+    Ok(format!("{:x}", h.finalize()))
+}
+
+const STAMP: &str = "stamp.json";
+const STARTED: &str = "started";
+
+fn read_stamp(dir: &Path) -> Option<Stamp> {
+    let text = std::fs::read_to_string(dir.join(STAMP)).ok()?;
+    serde_json::from_str(&text).ok()
+}
+
+/// Runs `polympc flow`.
+pub fn flow(a: &FlowArgs) -> Result<()> {
+    anyhow::ensure!(
+        !(a.from.is_some() && a.stop_after.is_some() && a.stop_after < a.from),
+        "--stop-after comes before --from"
+    );
+    std::fs::create_dir_all(&a.out).with_context(|| format!("--out {}", a.out.display()))?;
+    let spec = match &a.spec {
+        Some(p) => {
+            anyhow::ensure!(p.is_file(), "--spec {}: no such file", p.display());
+            p.clone()
+        }
+        None => {
+            let p = a.out.join("lenet5.yaml");
+            if std::fs::read_to_string(&p).ok().as_deref() != Some(LENET5) {
+                perf_model::io::write_atomic(&p, LENET5.as_bytes())
+                    .with_context(|| format!("cannot write {}", p.display()))?;
+            }
+            p
+        }
+    };
+    let at = Layout {
+        out: a.out.clone(),
+        spec,
+    };
+    let exe = std::env::current_exe().context("cannot find the polympc executable")?;
+    let mut runs = Vec::new();
+    let mut rerun = false;
+    let total = Stage::ALL.len();
+    for (k, stage) in Stage::ALL.into_iter().enumerate() {
+        rerun |= a.from == Some(stage);
+        let plan = a.plan(stage, &at)?;
+        let hash = stamp_hash(stage, &plan)?;
+        let dir = at.dir(stage);
+        let head = format!("[{}/{total}] {:<9}", k + 1, stage.name());
+        let done = read_stamp(&dir).filter(|st| st.hash == hash);
+        match done {
+            Some(st) if !rerun => {
+                eprintln!(
+                    "{head} {} unchanged, skipped ({:.1} s when it ran)",
+                    stage.what(),
+                    st.seconds
+                );
+                runs.push(StageRun {
+                    stage: stage.name().into(),
+                    status: "skipped",
+                    seconds: st.seconds,
+                });
+            }
+            _ => {
+                // A stage that reads another's output hashes that output, so it runs
+                // again exactly when what it reads changed.
+                let seconds = run_stage(stage, &plan, &hash, &at, &exe, &head)?;
+                runs.push(StageRun {
+                    stage: stage.name().into(),
+                    status: "ran",
+                    seconds,
+                });
+            }
+        }
+        if a.stop_after == Some(stage) {
+            eprintln!("stopped after {} (--stop-after)", stage.name());
+            return Ok(());
+        }
+    }
+    let r = report::write(&at, a, &runs)?;
+    eprintln!("report: {}", r.display());
+    Ok(())
+}
+
+/// Runs one stage into its partial folder and renames it into place.
+fn run_stage(
+    stage: Stage,
+    plan: &Plan,
+    hash: &str,
+    at: &Layout,
+    exe: &Path,
+    head: &str,
+) -> Result<f64> {
+    let dir = at.dir(stage);
+    let partial = at.out.join(format!(".{}.partial", stage.name()));
+    // A training interrupted with the same inputs goes on from its checkpoint.
+    let resume = stage == Stage::Train
+        && std::fs::read_to_string(partial.join(STARTED))
+            .ok()
+            .as_deref()
+            == Some(hash)
+        && partial.join("checkpoint").exists();
+    if !resume && partial.exists() {
+        std::fs::remove_dir_all(&partial)
+            .with_context(|| format!("cannot clear {}", partial.display()))?;
+    }
+    std::fs::create_dir_all(&partial)
+        .with_context(|| format!("cannot create {}", partial.display()))?;
+    perf_model::io::write_atomic(&partial.join(STARTED), hash.as_bytes())
+        .with_context(|| format!("cannot write in {}", partial.display()))?;
+    eprintln!(
+        "{head} {}{}",
+        stage.what(),
+        if resume { " (resumed)" } else { "" }
+    );
+    let started = Instant::now();
+    for step in &plan.steps {
+        let mut args: Vec<String> = step
+            .args
+            .iter()
+            .map(|x| x.replace("{dir}", &s(&partial)))
+            .collect();
+        if resume {
+            args.push("--resume".into());
+        }
+        run_step(stage, &args, &partial, step.stdout, exe)?;
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    let stamp = serde_json::to_string_pretty(&Stamp {
+        hash: hash.to_string(),
+        seconds,
+    })?;
+    perf_model::io::write_atomic(&partial.join(STAMP), stamp.as_bytes())
+        .with_context(|| format!("cannot write in {}", partial.display()))?;
+    let _ = std::fs::remove_file(partial.join(STARTED));
+    if dir.exists() {
+        std::fs::remove_dir_all(&dir)
+            .with_context(|| format!("cannot replace {}", dir.display()))?;
+    }
+    std::fs::rename(&partial, &dir)
+        .with_context(|| format!("cannot rename {} to {}", partial.display(), dir.display()))?;
+    eprintln!("{head} done in {seconds:.1} s: {}", dir.display());
+    Ok(seconds)
+}
+
+/// Runs this program with `args`, its standard output into `dir/stdout` (when named)
+/// and, for stages without their own progress bars, its standard error into
+/// `dir/stderr.log` while a spinner turns.
+fn run_step(stage: Stage, args: &[String], dir: &Path, stdout: &str, exe: &Path) -> Result<()> {
+    let mut cmd = Command::new(exe);
+    cmd.args(args).stdin(Stdio::null());
+    let out_path = (!stdout.is_empty()).then(|| dir.join(stdout));
+    let tmp_out = dir.join(".stdout.partial");
+    let open = |p: &Path| {
+        std::fs::File::create(p).with_context(|| format!("cannot create {}", p.display()))
+    };
+    cmd.stdout(if out_path.is_some() {
+        Stdio::from(open(&tmp_out)?)
+    } else {
+        Stdio::null()
+    });
+    let err_path = dir.join("stderr.log");
+    if !stage.live() {
+        cmd.stderr(Stdio::from(open(&err_path)?));
+    }
+    let line = format!("polympc {}", args.join(" "));
+    let mut child = cmd
+        .spawn()
+        .with_context(|| format!("cannot start {}", exe.display()))?;
+    let bar = (!stage.live()).then(|| {
+        let b = ProgressBar::new_spinner();
+        b.set_style(
+            ProgressStyle::with_template("  {spinner} {msg} [{elapsed}]")
+                .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+        );
+        b.set_message(truncate(&line, 100));
+        b.enable_steady_tick(Duration::from_millis(200));
+        b
+    });
+    let status = child.wait().context("waiting for a stage")?;
+    if let Some(b) = bar {
+        b.finish_and_clear();
+    }
+    if !status.success() {
+        let log = if stage.live() {
+            String::new()
+        } else {
+            let text = std::fs::read_to_string(&err_path).unwrap_or_default();
+            let tail: Vec<_> = text.lines().rev().take(20).collect();
+            let tail: Vec<_> = tail.into_iter().rev().collect();
+            format!(":\n{}", tail.join("\n"))
+        };
+        bail!("stage {} failed ({status}): {line}{log}", stage.name());
+    }
+    if let Some(p) = out_path {
+        std::fs::rename(&tmp_out, &p).with_context(|| format!("cannot write {}", p.display()))?;
+    }
+    Ok(())
+}
+
+fn truncate(s: &str, n: usize) -> String {
+    if s.chars().count() <= n {
+        s.to_string()
+    } else {
+        format!("{}…", s.chars().take(n).collect::<String>())
+    }
+}

@@ -1,0 +1,495 @@
+//! The flow's report: the key figures of every stage, read back from the files the
+//! stages wrote, with their plots; as Markdown (`report.md`), HTML (`report.html`) and
+//! JSON (`report.json`, the figures alone, for scripts and tests).
+
+use crate::flow::{read_json, FlowArgs, Layout, Stage, StageRun};
+use anyhow::{Context, Result};
+use serde_json::{json, Value};
+use std::path::PathBuf;
+
+/// A piece of the report.
+enum Block {
+    Heading(String),
+    Para(String),
+    Table(Vec<String>, Vec<Vec<String>>),
+    Image(String, String),
+}
+
+fn row(cells: &[&dyn std::fmt::Display]) -> Vec<String> {
+    cells.iter().map(|c| c.to_string()).collect()
+}
+
+fn table(head: &[&str], rows: Vec<Vec<String>>) -> Block {
+    Block::Table(head.iter().map(|h| h.to_string()).collect(), rows)
+}
+
+fn f(v: &Value) -> f64 {
+    v.as_f64().unwrap_or(f64::NAN)
+}
+
+fn u(v: &Value) -> u64 {
+    v.as_u64().unwrap_or(0)
+}
+
+fn ms(seconds: &Value) -> String {
+    format!("{:.3}", f(seconds) * 1e3)
+}
+
+fn render_md(blocks: &[Block]) -> String {
+    let mut s = String::new();
+    for b in blocks {
+        match b {
+            Block::Heading(h) if s.is_empty() => s += &format!("# {h}\n\n"),
+            Block::Heading(h) => s += &format!("## {h}\n\n"),
+            Block::Para(p) => s += &format!("{p}\n\n"),
+            Block::Table(head, rows) => {
+                s += &format!("| {} |\n", head.join(" | "));
+                s += &format!("|{}\n", "---|".repeat(head.len()));
+                for r in rows {
+                    s += &format!("| {} |\n", r.join(" | "));
+                }
+                s += "\n";
+            }
+            Block::Image(path, alt) => s += &format!("![{alt}]({path})\n\n"),
+        }
+    }
+    s
+}
+
+fn esc(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+}
+
+/// Markdown's `code` spans as HTML.
+fn inline(s: &str) -> String {
+    let mut out = String::new();
+    for (k, part) in esc(s).split('`').enumerate() {
+        if k % 2 == 1 {
+            out += &format!("<code>{part}</code>");
+        } else {
+            out += part;
+        }
+    }
+    out
+}
+
+fn render_html(blocks: &[Block]) -> String {
+    let mut s = String::from(
+        "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>polympc flow report</title>\n\
+         <style>body{font-family:sans-serif;max-width:1100px;margin:2em auto;padding:0 1em}\
+         table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:3px 8px;\
+         text-align:left}th{background:#f0f0f0}img{max-width:100%;border:1px solid #eee}\
+         code{background:#f5f5f5}</style></head><body>\n",
+    );
+    let mut first = true;
+    for b in blocks {
+        match b {
+            Block::Heading(h) => {
+                let tag = if first { "h1" } else { "h2" };
+                first = false;
+                s += &format!("<{tag}>{}</{tag}>\n", esc(h));
+            }
+            Block::Para(p) => s += &format!("<p>{}</p>\n", inline(p)),
+            Block::Table(head, rows) => {
+                s += "<table><tr>";
+                for h in head {
+                    s += &format!("<th>{}</th>", inline(h));
+                }
+                s += "</tr>\n";
+                for r in rows {
+                    s += "<tr>";
+                    for c in r {
+                        s += &format!("<td>{}</td>", inline(c));
+                    }
+                    s += "</tr>\n";
+                }
+                s += "</table>\n";
+            }
+            Block::Image(path, alt) => {
+                s += &format!("<p><img src=\"{}\" alt=\"{}\"></p>\n", esc(path), esc(alt))
+            }
+        }
+    }
+    s + "</body></html>\n"
+}
+
+/// The stages' outputs, read.
+struct Inputs {
+    train: Value,
+    graph: Value,
+    explore: Value,
+    estimate: Value,
+    schedule: Value,
+    verify: Value,
+    private: Value,
+}
+
+impl Inputs {
+    fn read(at: &Layout) -> Result<Inputs> {
+        let j = |s: Stage, f: &str| read_json(&at.dir(s).join(f));
+        Ok(Inputs {
+            train: j(Stage::Train, "report.json")?,
+            graph: j(Stage::Graph, "graph.json")?,
+            explore: j(Stage::Explore, "dse.json")?,
+            estimate: j(Stage::Estimate, "estimate.json")?,
+            schedule: j(Stage::Schedule, "schedule.json")?,
+            verify: j(Stage::Verify, "verify.json")?,
+            private: j(Stage::Private, "private.json")?,
+        })
+    }
+}
+
+/// The key figures, as `report.json` has them.
+fn figures(i: &Inputs, a: &FlowArgs, runs: &[StageRun]) -> Value {
+    let t = &i.train;
+    let est = &i.estimate;
+    let sch = &i.schedule;
+    let clock = f(&sch["config"]["clock_mhz"]);
+    let makespan = u(&sch["makespan"]);
+    let bound = u(&sch["lower_bound"]);
+    let chosen = &i.explore["points"][i.explore["chosen"].as_u64().unwrap_or(0) as usize];
+    let blocks = i.verify["blocks"].as_array().cloned().unwrap_or_default();
+    let relu = &i.verify["relu_engine"];
+    let traffic = i.private["traffic"].as_array().cloned().unwrap_or_default();
+    let (mut measured, mut predicted) = (0u64, 0u64);
+    for r in &traffic {
+        if r["phase"] == "online" {
+            measured += u(&r["measured"]["s2c"]) + u(&r["measured"]["c2s"]);
+            predicted += u(&r["predicted"]["s2c"]) + u(&r["predicted"]["c2s"]);
+        }
+    }
+    let images = i.private["predictions"].as_array().map_or(0, |p| p.len());
+    json!({
+        "network": t["network"],
+        "device": est["device"],
+        "link": a.net,
+        "training": {
+            "method": t["method"],
+            "choices": t["choices"],
+            "relus": t["relus"],
+            "float_accuracy": t["float_accuracy"],
+            "ring_accuracy": t["fixed_accuracy"],
+            "test_examples": t["test_examples"],
+            "epochs": t["history"].as_array().map_or(0, |h| h.len()),
+        },
+        "graph": i.graph["totals"],
+        "accelerator": {
+            "config": sch["config"],
+            "utilisation": chosen["utilisation"],
+            "configurations_fitting": i.explore["points"].as_array().map_or(0, |p| p.len()),
+            "pareto_points": i.explore["pareto"].as_array().map_or(0, |p| p.len()),
+        },
+        "estimate": {
+            "online_ms": f(&est["online"]["total_s"]) * 1e3,
+            "online_bound_ms": f(&est["online"]["bound_s"]) * 1e3,
+            "offline_ms": f(&est["offline"]["total_s"]) * 1e3,
+            "online_bytes": u(&est["online"]["bytes_s2c"]) + u(&est["online"]["bytes_c2s"]),
+            "online_rounds": est["online"]["rounds"],
+        },
+        "schedule": {
+            "makespan_cycles": makespan,
+            "lower_bound_cycles": bound,
+            "ratio": makespan as f64 / bound.max(1) as f64,
+            "makespan_ms": makespan as f64 / clock / 1e3,
+        },
+        "verify": {
+            "blocks": blocks.len() + 1,
+            "passed": i.verify["passed"],
+            "block_latency_cycles": blocks.iter().map(|b| json!({
+                "block": b["block"], "verilator": b["latency"]["verilator"],
+                "model": b["latency"]["model"],
+            })).collect::<Vec<_>>(),
+            "relu_garble_cycles": relu["garble_cycles"],
+            "relu_eval_cycles": relu["eval_cycles"],
+        },
+        "private": {
+            "images": images,
+            "accuracy": i.private["accuracy"],
+            "bit_exact": i.private["checked"],
+            "inferences_per_second": i.private["inferences_per_second"],
+            "online_bytes_measured": measured,
+            "online_bytes_predicted": predicted,
+        },
+        "stages": runs,
+    })
+}
+
+/// A stage's file, relative to the report.
+fn rel(s: Stage, file: &str) -> String {
+    format!("{}/{file}", s.name())
+}
+
+fn blocks(i: &Inputs, k: &Value) -> Vec<Block> {
+    let t = &k["training"];
+    let e = &k["estimate"];
+    let sc = &k["schedule"];
+    let p = &k["private"];
+    let acc = &k["accelerator"]["config"];
+    let gc = &acc["gc"];
+    let choices: Vec<String> = t["choices"]
+        .as_array()
+        .map(|c| {
+            c.iter()
+                .map(|x| x.as_str().unwrap_or("?").to_string())
+                .collect()
+        })
+        .unwrap_or_default();
+    let acc_line = format!(
+        "{}-bit ring, {} MHz: {} MAC lanes, {} Beaver lanes, {} GC engines × {} AES cores × {} round units ({} S-boxes), {} KiB activation + {} KiB weight buffers",
+        acc["ring_bits"], acc["clock_mhz"], acc["mac_lanes"], acc["beaver_lanes"],
+        gc["engines"], gc["aes_cores"], gc["aes_round_units"], gc["sbox"].as_str().unwrap_or("?"),
+        acc["buffers"]["activation_kib"], acc["buffers"]["weight_kib"]
+    );
+    let mut b = vec![
+        Block::Heading(format!(
+            "polympc flow: {} on {} over {}",
+            k["network"].as_str().unwrap_or("?"),
+            k["device"].as_str().unwrap_or("?"),
+            k["link"].as_str().unwrap_or("?")
+        )),
+        Block::Heading("Key figures".into()),
+        table(
+            &["figure", "value"],
+            vec![
+                row(&[
+                    &"test accuracy (float / ring)",
+                    &format!(
+                        "{:.2}% / {:.2}% on {} test images",
+                        f(&t["float_accuracy"]),
+                        f(&t["ring_accuracy"]),
+                        t["test_examples"]
+                    ),
+                ]),
+                row(&[
+                    &"activation choices",
+                    &format!("{} ({} ReLUs left)", choices.join(" "), t["relus"]),
+                ]),
+                row(&[&"accelerator", &acc_line]),
+                row(&[
+                    &"modelled online latency",
+                    &format!(
+                        "{:.3} ms (lower bound {:.3} ms); offline {:.3} ms",
+                        f(&e["online_ms"]),
+                        f(&e["online_bound_ms"]),
+                        f(&e["offline_ms"])
+                    ),
+                ]),
+                row(&[
+                    &"schedule",
+                    &format!(
+                        "{} cycles = {:.3} ms; lower bound {} cycles (ratio {:.3})",
+                        sc["makespan_cycles"],
+                        f(&sc["makespan_ms"]),
+                        sc["lower_bound_cycles"],
+                        f(&sc["ratio"])
+                    ),
+                ]),
+                row(&[
+                    &"Verilator",
+                    &format!(
+                        "{} blocks, {}",
+                        k["verify"]["blocks"],
+                        if k["verify"]["passed"] == true {
+                            "all bit-exact with the golden models and cycle-exact with the perf model"
+                        } else {
+                            "FAILED"
+                        }
+                    ),
+                ]),
+                row(&[
+                    &"private inference",
+                    &format!(
+                        "{:.2}% on {} test images, every output equal to the plaintext ring reference; {:.2} inferences/s; {} online bytes measured, {} predicted",
+                        f(&p["accuracy"]),
+                        p["images"],
+                        f(&p["inferences_per_second"]),
+                        p["online_bytes_measured"],
+                        p["online_bytes_predicted"]
+                    ),
+                ]),
+            ],
+        ),
+        Block::Heading("Training".into()),
+        Block::Para(format!(
+            "Method `{}`, {} epochs; the loss carries the modelled latency of every activation site. Log: `train/log.jsonl`; trained spec and weights in `train/`.",
+            t["method"].as_str().unwrap_or("?"),
+            t["epochs"]
+        )),
+        Block::Image(rel(Stage::Train, "curves.svg"), "training curves".into()),
+        Block::Heading("Design-space exploration".into()),
+        Block::Para(format!(
+            "{} configurations fit the device; {} are on the Pareto front of online latency against utilisation. The choice ({:.1}% utilisation): {}.",
+            k["accelerator"]["configurations_fitting"],
+            k["accelerator"]["pareto_points"],
+            100.0 * f(&k["accelerator"]["utilisation"]),
+            acc_line
+        )),
+        Block::Image(rel(Stage::Explore, "pareto.svg"), "Pareto front".into()),
+        Block::Heading("Latency per layer".into()),
+    ];
+    let layers = i.estimate["layers"].as_array().cloned().unwrap_or_default();
+    b.push(table(
+        &[
+            "layer",
+            "operator",
+            "online ms",
+            "offline ms",
+            "bytes online",
+            "rounds",
+        ],
+        layers
+            .iter()
+            .map(|l| {
+                row(&[
+                    &l["label"].as_str().unwrap_or("?"),
+                    &l["kind"].as_str().unwrap_or("?"),
+                    &ms(&l["online"]["total_s"]),
+                    &ms(&l["offline"]["total_s"]),
+                    &(u(&l["online"]["bytes_s2c"]) + u(&l["online"]["bytes_c2s"])),
+                    &l["online"]["rounds"],
+                ])
+            })
+            .collect(),
+    ));
+    b.push(Block::Image(
+        rel(Stage::Estimate, "breakdown.svg"),
+        "latency breakdown".into(),
+    ));
+    b.push(Block::Heading("Schedule".into()));
+    let units = i.schedule["units"].as_array().cloned().unwrap_or_default();
+    b.push(table(
+        &["unit", "busy cycles", "utilisation"],
+        units
+            .iter()
+            .map(|x| {
+                row(&[
+                    &x["unit"].as_str().unwrap_or("?"),
+                    &x["busy"],
+                    &format!("{:.1}%", 100.0 * f(&x["utilisation"])),
+                ])
+            })
+            .collect(),
+    ));
+    b.push(Block::Image(
+        rel(Stage::Schedule, "gantt.svg"),
+        "Gantt chart".into(),
+    ));
+    b.push(Block::Heading("Verilator verification".into()));
+    let mut rows: Vec<Vec<String>> = i.verify["blocks"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+        .iter()
+        .map(|x| {
+            row(&[
+                &x["block"].as_str().unwrap_or("?"),
+                &x["vectors"],
+                &x["mismatches"],
+                &format!("{} / {}", x["latency"]["verilator"], x["latency"]["model"]),
+                &format!("{} / {}", x["ii"]["verilator"], x["ii"]["model"]),
+                &if x["passed"] == true { "ok" } else { "FAILED" },
+            ])
+        })
+        .collect();
+    let r = &i.verify["relu_engine"];
+    rows.push(row(&[
+        &r["block"].as_str().unwrap_or("?"),
+        &format!("{} ReLUs", r["relus"]),
+        &(u(&r["mismatches"]) + u(&r["wrong_results"])),
+        &format!(
+            "garble {} / {}, evaluate {} / {}",
+            r["garble_cycles"]["verilator"],
+            r["garble_cycles"]["model"],
+            r["eval_cycles"]["verilator"],
+            r["eval_cycles"]["model"]
+        ),
+        &"",
+        &if r["passed"] == true { "ok" } else { "FAILED" },
+    ]));
+    b.push(table(
+        &[
+            "block",
+            "vectors",
+            "mismatches",
+            "latency (cycles) Verilator / model",
+            "II Verilator / model",
+            "result",
+        ],
+        rows,
+    ));
+    b.push(Block::Para(
+        "The Verilog is in `hdl/`; `polympc sim --config explore/accelerator.yaml` reruns this."
+            .into(),
+    ));
+    b.push(Block::Heading("Private inference".into()));
+    let traffic = i.private["traffic"].as_array().cloned().unwrap_or_default();
+    b.push(table(
+        &[
+            "node",
+            "operator",
+            "phase",
+            "bytes s→c",
+            "bytes c→s",
+            "rounds",
+            "predicted s→c / c→s / rounds",
+        ],
+        traffic
+            .iter()
+            .map(|r| {
+                let pr = &r["predicted"];
+                row(&[
+                    &r["label"].as_str().unwrap_or("?"),
+                    &r["kind"].as_str().unwrap_or("?"),
+                    &r["phase"].as_str().unwrap_or("?"),
+                    &r["measured"]["s2c"],
+                    &r["measured"]["c2s"],
+                    &r["measured"]["rounds"],
+                    &if pr.is_null() {
+                        "—".to_string()
+                    } else {
+                        format!("{} / {} / {}", pr["s2c"], pr["c2s"], pr["rounds"])
+                    },
+                ])
+            })
+            .collect(),
+    ));
+    b.push(Block::Heading("Stages".into()));
+    b.push(table(
+        &["stage", "this run", "seconds", "folder"],
+        k["stages"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+            .iter()
+            .map(|r| {
+                let name = r["stage"].as_str().unwrap_or("?");
+                row(&[
+                    &name,
+                    &r["status"].as_str().unwrap_or("?"),
+                    &format!("{:.1}", f(&r["seconds"])),
+                    &format!("`{name}/`"),
+                ])
+            })
+            .collect(),
+    ));
+    b
+}
+
+/// Writes `report.md`, `report.html` and `report.json` into the flow's folder; returns
+/// the HTML's path.
+pub fn write(at: &Layout, a: &FlowArgs, runs: &[StageRun]) -> Result<PathBuf> {
+    let i = Inputs::read(at)?;
+    let k = figures(&i, a, runs);
+    let doc = blocks(&i, &k);
+    let put = |name: &str, text: String| {
+        let p = at.out.join(name);
+        perf_model::io::write_atomic(&p, text.as_bytes())
+            .with_context(|| format!("cannot write {}", p.display()))
+    };
+    put("report.json", serde_json::to_string_pretty(&k)? + "\n")?;
+    put("report.md", render_md(&doc))?;
+    put("report.html", render_html(&doc))?;
+    Ok(at.out.join("report.html"))
+}
