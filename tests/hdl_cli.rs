@@ -25,13 +25,14 @@ fn hdl_writes_every_block_and_a_manifest() {
         "mac_lane16.v",
         "beaver_lane16.v",
         "beaver_mul16.v",
+        "relu_engine10_16.v",
     ] {
         let v = std::fs::read_to_string(dir.join(f)).unwrap();
         assert!(v.contains("module top("), "{f}");
     }
     let manifest: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(dir.join("blocks.json")).unwrap()).unwrap();
-    assert_eq!(manifest.as_array().unwrap().len(), 4);
+    assert_eq!(manifest.as_array().unwrap().len(), 5);
     assert_eq!(
         manifest[1]["latency"], 3,
         "a 16-bit MAC lane: multiplier 2 + accumulate 1"

@@ -67,6 +67,9 @@ pub struct FlowArgs {
     /// Stop after this stage (a later run goes on from there).
     #[arg(long, value_enum)]
     pub stop_after: Option<Stage>,
+    /// Open the HTML report in a browser (`xdg-open`) at the end.
+    #[arg(long)]
+    pub open: bool,
 }
 
 /// A stage of the flow, in order.
@@ -492,6 +495,17 @@ pub fn flow(a: &FlowArgs) -> Result<()> {
     }
     let r = report::write(&at, a, &runs)?;
     eprintln!("report: {}", r.display());
+    if a.open {
+        // The report is written; a machine without a browser only loses the window.
+        match Command::new("xdg-open").arg(&r).status() {
+            Ok(st) if st.success() => {}
+            Ok(st) => eprintln!("xdg-open {}: {st}", r.display()),
+            Err(e) => eprintln!(
+                "cannot open a browser (xdg-open: {e}); open {} by hand",
+                r.display()
+            ),
+        }
+    }
     Ok(())
 }
 

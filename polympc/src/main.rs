@@ -467,7 +467,7 @@ fn hdl_cmd(a: &BlockArgs, out: &Path) -> Result<()> {
             BlockKind::BeaverLane | BlockKind::BeaverMul => c.beaver_lanes,
         };
         println!(
-            "{:<14} {:<20} latency {:>2}, II {}, {} in the configuration",
+            "{:<18} {:<22} latency {:>2}, II {}, {} in the configuration",
             name, file, t.latency, t.ii, count
         );
         manifest.push(serde_json::json!({
@@ -480,6 +480,31 @@ fn hdl_cmd(a: &BlockArgs, out: &Path) -> Result<()> {
             "instances": count,
         }));
     }
+    // The ReLU engine: half-gates engines on the configuration's AES cores with the
+    // l-bit ReLU circuit's program in ROM.
+    let r = c.gc.aes_round_units;
+    let program = perf_model::circuit::program::compile(&perf_model::circuit::library::relu(l))
+        .with_context(|| format!("compiling the {l}-bit ReLU circuit"))?;
+    let v = hdl::gc::relu_verilog(r, &program)
+        .with_context(|| format!("the ReLU engine with {r} round units"))?;
+    let name = format!("relu_engine{r}_{l}");
+    let file = format!("{name}.v");
+    write(&out.join(&file), &v)?;
+    let t = perf_model::accel::units::gc_engine(r);
+    println!(
+        "{:<18} {:<22} latency {:>2}, II {} per AND gate, {} in the configuration",
+        name, file, t.latency, t.and_ii, c.gc.engines
+    );
+    manifest.push(serde_json::json!({
+        "block": name,
+        "file": file,
+        "ring_bits": l,
+        "aes_round_units": r,
+        "latency": t.latency,
+        "ii": t.and_ii,
+        "and_gates": program.and_gates(),
+        "instances": c.gc.engines,
+    }));
     let manifest = serde_json::to_string_pretty(&manifest)?;
     write(&out.join("blocks.json"), &format!("{manifest}\n"))?;
     write(&out.join("accelerator.yaml"), &c.to_yaml())?;
