@@ -10,6 +10,7 @@ pub mod blocks;
 pub mod gc;
 pub mod mac;
 pub mod ring;
+pub mod uart;
 
 use rust_hdl::prelude::{generate_verilog, Block};
 
