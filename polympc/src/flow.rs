@@ -140,10 +140,10 @@ impl Stage {
 }
 
 /// One command of a stage: arguments of this program, with `{dir}` for the stage's
-/// folder, and the file in that folder its standard output goes to.
+/// folder, and the file in that folder its standard output goes to (else none).
 struct Step {
     args: Vec<String>,
-    stdout: &'static str,
+    stdout: Option<&'static str>,
 }
 
 /// What a stage runs and reads.
@@ -187,32 +187,36 @@ impl Layout {
         self.out.join(s.name())
     }
 
-    /// The trained spec, as the training report names it, in the train folder.
-    pub fn trained_spec(&self) -> Result<PathBuf> {
+    /// The trained spec and its weights, as the training report names them, in the
+    /// train folder.
+    pub fn trained(&self) -> Result<Trained> {
         let report = self.dir(Stage::Train).join("report.json");
         let r = read_json(&report)?;
-        let name = r["spec"]
-            .as_str()
-            .and_then(|s| Path::new(s).file_name())
-            .with_context(|| format!("{}: no trained spec named", report.display()))?;
-        Ok(self.dir(Stage::Train).join(name))
-    }
-
-    /// The weights the trained spec names.
-    fn trained_weights(&self) -> Result<PathBuf> {
-        let report = self.dir(Stage::Train).join("report.json");
-        let r = read_json(&report)?;
-        let name = r["weights"]
-            .as_str()
-            .and_then(|s| Path::new(s).file_name())
-            .with_context(|| format!("{}: no weights named", report.display()))?;
-        Ok(self.dir(Stage::Train).join(name))
+        let file = |field: &str| {
+            r[field]
+                .as_str()
+                .and_then(|s| Path::new(s).file_name())
+                .map(|name| self.dir(Stage::Train).join(name))
+                .with_context(|| format!("{}: no `{field}` file named", report.display()))
+        };
+        Ok(Trained {
+            spec: file("spec")?,
+            weights: file("weights")?,
+        })
     }
 
     /// The accelerator configuration the exploration chose.
     pub fn accelerator(&self) -> PathBuf {
         self.dir(Stage::Explore).join("accelerator.yaml")
     }
+}
+
+/// What the train stage wrote that later stages read.
+pub struct Trained {
+    /// The trained spec.
+    pub spec: PathBuf,
+    /// Its weights.
+    pub weights: PathBuf,
 }
 
 /// Reads a JSON file, naming it in any error.
@@ -233,8 +237,8 @@ impl FlowArgs {
         let seed = self.seed.to_string();
         Ok(match stage {
             Stage::Train => {
-                let mut args = own(&["train", &s(&at.spec)]);
-                args.extend(own(&["--fpga", &self.fpga, "--net", &self.net]));
+                let mut args = own(&["train"]);
+                args.extend(target(&at.spec));
                 args.extend(own(&[
                     "--lambda",
                     &self.lambda.to_string(),
@@ -265,20 +269,20 @@ impl FlowArgs {
                 Plan {
                     steps: vec![Step {
                         args,
-                        stdout: "train.txt",
+                        stdout: Some("train.txt"),
                     }],
                     inputs,
                 }
             }
             Stage::Graph => {
-                let t = s(&at.trained_spec()?);
+                let t = at.trained()?.spec;
                 let graph = |extra: &[&str], file: &str| {
-                    let mut a = own(&["graph", &t]);
+                    let mut a = own(&["graph", &s(&t)]);
                     a.extend(own(extra));
                     a.extend(own(&["-o", &format!("{{dir}}/{file}")]));
                     Step {
                         args: a,
-                        stdout: "",
+                        stdout: None,
                     }
                 };
                 Plan {
@@ -287,57 +291,59 @@ impl FlowArgs {
                         graph(&["--json"], "graph.json"),
                         graph(&["--dot"], "graph.dot"),
                     ],
-                    inputs: vec![at.trained_spec()?],
+                    inputs: vec![t],
                 }
             }
             Stage::Explore => {
+                let t = at.trained()?.spec;
                 let mut args = own(&["explore"]);
-                args.extend(target(&at.trained_spec()?));
+                args.extend(target(&t));
                 args.extend(own(&["--out", "{dir}"]));
                 Plan {
                     steps: vec![Step {
                         args,
-                        stdout: "explore.txt",
+                        stdout: Some("explore.txt"),
                     }],
-                    inputs: vec![at.trained_spec()?],
+                    inputs: vec![t],
                 }
             }
             Stage::Estimate => {
-                let acc = s(&at.accelerator());
+                let t = at.trained()?.spec;
                 let estimate = |extra: &[&str]| {
                     let mut a = own(&["estimate"]);
-                    a.extend(target(&at.trained_spec()?));
-                    a.extend(own(&["--config", &acc]));
+                    a.extend(target(&t));
+                    a.extend(own(&["--config", &s(&at.accelerator())]));
                     a.extend(own(extra));
-                    Ok::<_, anyhow::Error>(Step {
+                    Step {
                         args: a,
-                        stdout: "",
-                    })
+                        stdout: None,
+                    }
                 };
                 Plan {
                     steps: vec![
-                        estimate(&["-o", "{dir}/estimate.txt", "--plot", "{dir}/breakdown.svg"])?,
-                        estimate(&["--json", "-o", "{dir}/estimate.json"])?,
+                        estimate(&["-o", "{dir}/estimate.txt", "--plot", "{dir}/breakdown.svg"]),
+                        estimate(&["--json", "-o", "{dir}/estimate.json"]),
                     ],
-                    inputs: vec![at.trained_spec()?, at.accelerator()],
+                    inputs: vec![t, at.accelerator()],
                 }
             }
             Stage::Schedule => {
+                let t = at.trained()?.spec;
                 let mut args = own(&["schedule"]);
-                args.extend(target(&at.trained_spec()?));
+                args.extend(target(&t));
                 args.extend(own(&["--config", &s(&at.accelerator()), "--out", "{dir}"]));
                 Plan {
                     steps: vec![Step {
                         args,
-                        stdout: "schedule.txt",
+                        stdout: Some("schedule.txt"),
                     }],
-                    inputs: vec![at.trained_spec()?, at.accelerator()],
+                    inputs: vec![t, at.accelerator()],
                 }
             }
             Stage::Hdl => Plan {
                 steps: vec![Step {
                     args: own(&["hdl", "--config", &s(&at.accelerator()), "--out", "{dir}"]),
-                    stdout: "hdl.txt",
+                    stdout: Some("hdl.txt"),
                 }],
                 inputs: vec![at.accelerator()],
             },
@@ -353,14 +359,15 @@ impl FlowArgs {
                         &seed,
                         "--json",
                     ]),
-                    stdout: "verify.json",
+                    stdout: Some("verify.json"),
                 }],
                 inputs: vec![at.accelerator()],
             },
             Stage::Private => {
+                let t = at.trained()?;
                 let mut args = own(&[
                     "private-infer",
-                    &s(&at.trained_spec()?),
+                    &s(&t.spec),
                     "--input",
                     &self.images,
                     "--check",
@@ -374,9 +381,9 @@ impl FlowArgs {
                 Plan {
                     steps: vec![Step {
                         args,
-                        stdout: "private.json",
+                        stdout: Some("private.json"),
                     }],
-                    inputs: vec![at.trained_spec()?, at.trained_weights()?],
+                    inputs: vec![t.spec, t.weights],
                 }
             }
         })
@@ -572,19 +579,23 @@ fn run_stage(
 
 /// Runs this program with `args`, its standard output into `dir/stdout` (when named)
 /// and, for stages without their own progress bars, its standard error into
-/// `dir/stderr.log` while a spinner turns.
-fn run_step(stage: Stage, args: &[String], dir: &Path, stdout: &str, exe: &Path) -> Result<()> {
+/// `dir/stderr.log` while a spinner turns. `dir` is the stage's partial folder, renamed
+/// into place only when every step succeeded.
+fn run_step(
+    stage: Stage,
+    args: &[String],
+    dir: &Path,
+    stdout: Option<&str>,
+    exe: &Path,
+) -> Result<()> {
     let mut cmd = Command::new(exe);
     cmd.args(args).stdin(Stdio::null());
-    let out_path = (!stdout.is_empty()).then(|| dir.join(stdout));
-    let tmp_out = dir.join(".stdout.partial");
     let open = |p: &Path| {
         std::fs::File::create(p).with_context(|| format!("cannot create {}", p.display()))
     };
-    cmd.stdout(if out_path.is_some() {
-        Stdio::from(open(&tmp_out)?)
-    } else {
-        Stdio::null()
+    cmd.stdout(match stdout {
+        Some(name) => Stdio::from(open(&dir.join(name))?),
+        None => Stdio::null(),
     });
     let err_path = dir.join("stderr.log");
     if !stage.live() {
@@ -613,14 +624,10 @@ fn run_step(stage: Stage, args: &[String], dir: &Path, stdout: &str, exe: &Path)
             String::new()
         } else {
             let text = std::fs::read_to_string(&err_path).unwrap_or_default();
-            let tail: Vec<_> = text.lines().rev().take(20).collect();
-            let tail: Vec<_> = tail.into_iter().rev().collect();
-            format!(":\n{}", tail.join("\n"))
+            let lines: Vec<_> = text.lines().collect();
+            format!(":\n{}", lines[lines.len().saturating_sub(20)..].join("\n"))
         };
         bail!("stage {} failed ({status}): {line}{log}", stage.name());
-    }
-    if let Some(p) = out_path {
-        std::fs::rename(&tmp_out, &p).with_context(|| format!("cannot write {}", p.display()))?;
     }
     Ok(())
 }

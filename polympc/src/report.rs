@@ -31,6 +31,11 @@ fn u(v: &Value) -> u64 {
     v.as_u64().unwrap_or(0)
 }
 
+/// The elements of a JSON array (none when it is not one).
+fn arr(v: &Value) -> &[Value] {
+    v.as_array().map_or(&[], Vec::as_slice)
+}
+
 fn ms(seconds: &Value) -> String {
     format!("{:.3}", f(seconds) * 1e3)
 }
@@ -150,17 +155,17 @@ fn figures(i: &Inputs, a: &FlowArgs, runs: &[StageRun]) -> Value {
     let makespan = u(&sch["makespan"]);
     let bound = u(&sch["lower_bound"]);
     let chosen = &i.explore["points"][i.explore["chosen"].as_u64().unwrap_or(0) as usize];
-    let blocks = i.verify["blocks"].as_array().cloned().unwrap_or_default();
+    let blocks = arr(&i.verify["blocks"]);
     let relu = &i.verify["relu_engine"];
-    let traffic = i.private["traffic"].as_array().cloned().unwrap_or_default();
+    let traffic = arr(&i.private["traffic"]);
     let (mut measured, mut predicted) = (0u64, 0u64);
-    for r in &traffic {
+    for r in traffic {
         if r["phase"] == "online" {
             measured += u(&r["measured"]["s2c"]) + u(&r["measured"]["c2s"]);
             predicted += u(&r["predicted"]["s2c"]) + u(&r["predicted"]["c2s"]);
         }
     }
-    let images = i.private["predictions"].as_array().map_or(0, |p| p.len());
+    let images = arr(&i.private["predictions"]).len();
     json!({
         "network": t["network"],
         "device": est["device"],
@@ -172,14 +177,14 @@ fn figures(i: &Inputs, a: &FlowArgs, runs: &[StageRun]) -> Value {
             "float_accuracy": t["float_accuracy"],
             "ring_accuracy": t["fixed_accuracy"],
             "test_examples": t["test_examples"],
-            "epochs": t["history"].as_array().map_or(0, |h| h.len()),
+            "epochs": arr(&t["history"]).len(),
         },
         "graph": i.graph["totals"],
         "accelerator": {
             "config": sch["config"],
             "utilisation": chosen["utilisation"],
-            "configurations_fitting": i.explore["points"].as_array().map_or(0, |p| p.len()),
-            "pareto_points": i.explore["pareto"].as_array().map_or(0, |p| p.len()),
+            "configurations_fitting": arr(&i.explore["points"]).len(),
+            "pareto_points": arr(&i.explore["pareto"]).len(),
         },
         "estimate": {
             "online_ms": f(&est["online"]["total_s"]) * 1e3,
@@ -228,14 +233,10 @@ fn blocks(i: &Inputs, k: &Value) -> Vec<Block> {
     let p = &k["private"];
     let acc = &k["accelerator"]["config"];
     let gc = &acc["gc"];
-    let choices: Vec<String> = t["choices"]
-        .as_array()
-        .map(|c| {
-            c.iter()
-                .map(|x| x.as_str().unwrap_or("?").to_string())
-                .collect()
-        })
-        .unwrap_or_default();
+    let choices: Vec<&str> = arr(&t["choices"])
+        .iter()
+        .map(|x| x.as_str().unwrap_or("?"))
+        .collect();
     let acc_line = format!(
         "{}-bit ring, {} MHz: {} MAC lanes, {} Beaver lanes, {} GC engines × {} AES cores × {} round units ({} S-boxes), {} KiB activation + {} KiB weight buffers",
         acc["ring_bits"], acc["clock_mhz"], acc["mac_lanes"], acc["beaver_lanes"],
@@ -329,7 +330,7 @@ fn blocks(i: &Inputs, k: &Value) -> Vec<Block> {
         Block::Image(rel(Stage::Explore, "pareto.svg"), "Pareto front".into()),
         Block::Heading("Latency per layer".into()),
     ];
-    let layers = i.estimate["layers"].as_array().cloned().unwrap_or_default();
+    let layers = arr(&i.estimate["layers"]);
     b.push(table(
         &[
             "layer",
@@ -358,7 +359,7 @@ fn blocks(i: &Inputs, k: &Value) -> Vec<Block> {
         "latency breakdown".into(),
     ));
     b.push(Block::Heading("Schedule".into()));
-    let units = i.schedule["units"].as_array().cloned().unwrap_or_default();
+    let units = arr(&i.schedule["units"]);
     b.push(table(
         &["unit", "busy cycles", "utilisation"],
         units
@@ -377,10 +378,7 @@ fn blocks(i: &Inputs, k: &Value) -> Vec<Block> {
         "Gantt chart".into(),
     ));
     b.push(Block::Heading("Verilator verification".into()));
-    let mut rows: Vec<Vec<String>> = i.verify["blocks"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default()
+    let mut rows: Vec<Vec<String>> = arr(&i.verify["blocks"])
         .iter()
         .map(|x| {
             row(&[
@@ -424,7 +422,7 @@ fn blocks(i: &Inputs, k: &Value) -> Vec<Block> {
             .into(),
     ));
     b.push(Block::Heading("Private inference".into()));
-    let traffic = i.private["traffic"].as_array().cloned().unwrap_or_default();
+    let traffic = arr(&i.private["traffic"]);
     b.push(table(
         &[
             "node",
@@ -458,10 +456,7 @@ fn blocks(i: &Inputs, k: &Value) -> Vec<Block> {
     b.push(Block::Heading("Stages".into()));
     b.push(table(
         &["stage", "this run", "seconds", "folder"],
-        k["stages"]
-            .as_array()
-            .cloned()
-            .unwrap_or_default()
+        arr(&k["stages"])
             .iter()
             .map(|r| {
                 let name = r["stage"].as_str().unwrap_or("?");

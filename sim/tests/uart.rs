@@ -19,12 +19,27 @@ fn bytes(n: usize, seed: u64) -> Vec<u8> {
         .collect()
 }
 
+/// The index of a port among the inputs or among the outputs.
+fn port(sim: &VerilatedDesign, name: &str) -> usize {
+    sim.port(name).unwrap()
+}
+
+/// The receiver's outputs, a cycle per entry, with `line` on its `rx`.
+fn receive(sim: &VerilatedDesign, line: &[bool]) -> Vec<Vec<u128>> {
+    let rx = port(sim, "rx");
+    let mut cycles = vec![vec![0u128; sim.inputs().len()]; line.len()];
+    for (c, &b) in cycles.iter_mut().zip(line) {
+        c[rx] = u128::from(b);
+    }
+    sim.run(&cycles, None).unwrap()
+}
+
 #[test]
 fn the_transmitter_sends_the_line_model_back_to_back() {
     for d in [2u16, 5, 8] {
         let v = hdl::verilog(UartTx::new(d));
         let sim = VerilatedDesign::build(&format!("uart_tx{d}"), &v).unwrap();
-        let (data, valid) = (sim.port("data").unwrap(), sim.port("valid").unwrap());
+        let (data, valid) = (port(&sim, "data"), port(&sim, "valid"));
         let msg = bytes(40, u64::from(d));
         // The host offers the next byte whenever the transmitter is ready, so the
         // stimulus follows the model's timing: a byte every `tx_cycles`.
@@ -38,12 +53,7 @@ fn the_transmitter_sends_the_line_model_back_to_back() {
             cycles[t][valid] = 1;
         }
         let out = sim.run(&cycles, None).unwrap();
-        let tx = sim.outputs().iter().position(|p| p.name == "tx").unwrap();
-        let ready = sim
-            .outputs()
-            .iter()
-            .position(|p| p.name == "ready")
-            .unwrap();
+        let (tx, ready) = (port(&sim, "tx"), port(&sim, "ready"));
         let line: Vec<bool> = out.iter().map(|o| o[tx] == 1).collect();
         // The frame starts the cycle after the byte is taken.
         let want = uart::encode(&msg, d, lead + 1);
@@ -64,7 +74,6 @@ fn the_receiver_reads_the_line_model_with_the_predicted_latency() {
     for d in [2u16, 5, 8] {
         let v = hdl::verilog(UartRx::new(d));
         let sim = VerilatedDesign::build(&format!("uart_rx{d}"), &v).unwrap();
-        let rx = sim.port("rx").unwrap();
         let msg = bytes(40, 7 + u64::from(d));
         let idle = 4;
         let mut line = uart::encode(&msg, d, idle);
@@ -74,13 +83,8 @@ fn the_receiver_reads_the_line_model_with_the_predicted_latency() {
         line.extend(tail);
         line.extend(uart::encode(&[0xc3], d, 0));
         line.extend(vec![true; 40]);
-        let mut cycles = vec![vec![0u128; sim.inputs().len()]; line.len()];
-        for (c, &b) in cycles.iter_mut().zip(&line) {
-            c[rx] = u128::from(b);
-        }
-        let out = sim.run(&cycles, None).unwrap();
-        let o = |n: &str| sim.outputs().iter().position(|p| p.name == n).unwrap();
-        let (data, valid, error) = (o("data"), o("valid"), o("error"));
+        let out = receive(&sim, &line);
+        let (data, valid, error) = (port(&sim, "data"), port(&sim, "valid"), port(&sim, "error"));
         let got: Vec<(usize, u8)> = out
             .iter()
             .enumerate()
@@ -111,7 +115,6 @@ fn the_receiver_reads_the_line_model_with_the_predicted_latency() {
 fn a_frame_without_its_stop_bit_raises_error() {
     let d = 4u16;
     let sim = VerilatedDesign::build("uart_rx4", &hdl::verilog(UartRx::new(d))).unwrap();
-    let rx = sim.port("rx").unwrap();
     let mut line = uart::encode(&[0x5a, 0x00], d, 2);
     // Break the second frame's stop bit (and hold the line low a while after it).
     let second = 2 + uart::tx_cycles(d) as usize;
@@ -120,12 +123,8 @@ fn a_frame_without_its_stop_bit_raises_error() {
         *c = false;
     }
     line.extend(vec![true; 60]);
-    let mut cycles = vec![vec![0u128; sim.inputs().len()]; line.len()];
-    for (c, &b) in cycles.iter_mut().zip(&line) {
-        c[rx] = u128::from(b);
-    }
-    let out = sim.run(&cycles, None).unwrap();
-    let o = |n: &str| sim.outputs().iter().position(|p| p.name == n).unwrap();
+    let out = receive(&sim, &line);
+    let o = |n: &str| port(&sim, n);
     let valid: Vec<usize> = (0..out.len())
         .filter(|&t| out[t][o("valid")] == 1)
         .collect();
