@@ -6,5 +6,6 @@
 
 pub mod board;
 pub mod deploy;
+pub mod host;
 pub mod synth;
 pub mod tools;

@@ -8,6 +8,7 @@ pub mod beaver;
 pub mod beaver_mul;
 pub mod blocks;
 pub mod gc;
+pub mod host;
 pub mod mac;
 pub mod ring;
 pub mod uart;

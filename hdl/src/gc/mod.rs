@@ -5,6 +5,7 @@
 pub mod aes;
 pub mod engine;
 pub mod relu;
+pub mod serial;
 
 use aes::{AesCore1, AesCore10, AesCore2, AesCore5};
 use engine::{GcEngine1, GcEngine10, GcEngine2, GcEngine5};

@@ -91,6 +91,29 @@ pub fn aes_core(round_units: u32) -> Timing {
     }
 }
 
+/// The column-serial AES-128 core (`hdl::gc::serial`) of the host link's small
+/// garbled-AND unit: four S-boxes shared between the key step and the four columns, so
+/// a round takes five cycles; a block loads in one cycle and its ciphertext shows the
+/// cycle after the last round. A new block may enter the cycle the ciphertext shows.
+pub fn aes_serial() -> Timing {
+    let t = 1 + 5 * AES_ROUNDS;
+    Timing { latency: t, ii: t }
+}
+
+/// The host link's garbled-AND unit (`hdl::host`): the gate's hashes one after the
+/// other on one column-serial AES core, each launched the cycle after the unit (or the
+/// previous hash) finished, and one cycle to register the result: four hashes to
+/// garble, two to evaluate. The unit takes the next gate the cycle the result shows.
+pub fn garbled_and_serial(garble: bool) -> Timing {
+    let hashes = if garble {
+        crate::protocol::AES_PER_AND_GARBLE
+    } else {
+        crate::protocol::AES_PER_AND_EVAL
+    };
+    let t = 1 + hashes * (1 + aes_serial().latency);
+    Timing { latency: t, ii: t }
+}
+
 /// A half-gates garbler per AND gate: the four hashes spread over its AES cores, plus
 /// the label-RAM read and an output stage. Free gates take one cycle.
 pub fn garbler(aes_cores: u32, round_units: u32) -> Timing {
