@@ -59,6 +59,10 @@ pub struct Board {
     pub leds: Vec<String>,
     /// openFPGALoader's name for the board's programming interface.
     pub openfpgaloader_board: String,
+    /// The clock polympc's designs run at on this board, MHz, when it is not the
+    /// oscillator's (the PLL makes it).
+    #[serde(default)]
+    pub design_mhz: Option<f64>,
 }
 
 /// Why a board cannot be had.
@@ -100,6 +104,11 @@ impl Board {
         })
     }
 
+    /// The clock polympc's designs run at on this board, MHz.
+    pub fn design_mhz(&self) -> f64 {
+        self.design_mhz.unwrap_or(self.clock.mhz)
+    }
+
     /// Every built-in board.
     pub fn built_in() -> Result<Vec<Board>, BoardError> {
         BUILT_IN
@@ -123,6 +132,23 @@ impl Board {
                 name: name.to_string(),
                 known,
             })
+    }
+
+    /// A board by name, or from a board file when `arg` names a YAML file.
+    pub fn named_or_file(arg: &str) -> Result<Board, BoardError> {
+        let path = std::path::Path::new(arg);
+        let yaml = matches!(
+            path.extension().and_then(|e| e.to_str()),
+            Some("yaml" | "yml")
+        );
+        if !yaml {
+            return Board::find(arg);
+        }
+        let text = std::fs::read_to_string(path).map_err(|e| BoardError::Parse {
+            file: arg.to_string(),
+            message: e.to_string(),
+        })?;
+        Board::from_yaml(&text, arg)
     }
 
     /// nextpnr's pin constraints for a top level's ports: `clk`, `rst`, `uart_rx`,

@@ -1,11 +1,13 @@
 //! bitstreams: FPGA builds and deployment. iCE40 bitstreams through yosys,
 //! nextpnr-ice40 and icepack, programming with openFPGALoader, and generated Vivado
 //! projects for Xilinx parts. For now: finding the tools ([`tools`]), counting the
-//! cells yosys maps a design to ([`synth`]), the boards' pins ([`board`]) and
-//! programming a board ([`deploy`]).
+//! cells yosys maps a design to ([`synth`]), the boards' pins ([`board`]), the host
+//! link's bitstream for a board ([`ice40`]), the host driver ([`host`]) and programming
+//! a board ([`deploy`]).
 
 pub mod board;
 pub mod deploy;
 pub mod host;
+pub mod ice40;
 pub mod synth;
 pub mod tools;

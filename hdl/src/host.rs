@@ -329,6 +329,13 @@ pub fn response_start(op: u8, divisor: u16, sent: u64) -> u64 {
     last + header + 3 + exec_cycles(op)
 }
 
+/// Cycles of a whole request from its first start bit to the end of the reply's last
+/// stop bit, its frames back to back both ways.
+pub fn transaction_cycles(op: u8, divisor: u16) -> u64 {
+    let reply = 1 + result_len(op).unwrap_or(0) as u64;
+    response_start(op, divisor, 0) + reply * uart::tx_cycles(divisor)
+}
+
 /// The garbled-AND unit's datapath, combinational: the hash input of hash `idx`, and
 /// the results from the four hashes.
 #[derive(LogicBlock, Default)]

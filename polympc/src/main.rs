@@ -91,6 +91,10 @@ enum Command {
     /// messages (in one process, or two with `--serve` / `--connect`); prints the
     /// predictions and the traffic per node beside perf_model's prediction.
     PrivateInfer(Box<private_cmd::PrivateArgs>),
+    /// Build the iCE40 bitstream of the host-link top level (UART, Beaver multiplier,
+    /// garbled-AND unit) for a board: yosys, nextpnr-ice40 at the design clock,
+    /// icepack; prints utilisation and the maximum frequency from the tools.
+    Bitstream(BitstreamArgs),
     /// Program a board's configuration flash with a bitstream (openFPGALoader, or
     /// iceprog); `--check` only looks for the board, `--dry-run` prints the commands.
     Deploy(DeployArgs),
@@ -123,6 +127,7 @@ fn main() -> ExitCode {
             json,
         } => sim_cmd(&blocks, vectors, seed, vcd.as_deref(), json),
         Command::PrivateInfer(args) => private_cmd::private_infer(&args),
+        Command::Bitstream(args) => bitstream_cmd(&args),
         Command::Deploy(args) => deploy_cmd(&args),
         Command::Devices => devices(),
         Command::Tools => tools(),
@@ -203,9 +208,46 @@ struct EstimateArgs {
     /// Also write the accelerator configuration used to this YAML file.
     #[arg(long)]
     save_config: Option<PathBuf>,
+    /// A built bitstream's report (`polympc bitstream`'s `report.json`, or its folder):
+    /// the configuration runs at the clock the bitstream met timing at. Its board's
+    /// FPGA must be `--fpga`.
+    #[arg(long)]
+    bitstream: Option<PathBuf>,
     /// Write to this file (atomically) instead of standard output.
     #[arg(short, long)]
     out: Option<PathBuf>,
+}
+
+/// The design clock of a built bitstream, from its report, checked against the device.
+fn achieved_clock(path: &std::path::Path, device: &perf_model::Device) -> Result<f64> {
+    let file = if path.is_dir() {
+        path.join("report.json")
+    } else {
+        path.to_path_buf()
+    };
+    let text = std::fs::read_to_string(&file)
+        .with_context(|| format!("reading the bitstream report {}", file.display()))?;
+    let r: serde_json::Value = serde_json::from_str(&text)
+        .with_context(|| format!("{}: not a bitstream report", file.display()))?;
+    let board = r["board"]
+        .as_str()
+        .with_context(|| format!("{}: no `board`", file.display()))?;
+    let clock = r["clock_mhz"]
+        .as_f64()
+        .with_context(|| format!("{}: no `clock_mhz`", file.display()))?;
+    let b = bitstreams::board::Board::find(board)
+        .with_context(|| format!("{}: field `board`", file.display()))?;
+    let on = perf_model::Device::find(&b.device)?;
+    if on.name != device.name {
+        anyhow::bail!(
+            "{}: the bitstream is for the {} ({}), not the {}",
+            file.display(),
+            board,
+            on.name,
+            device.name
+        );
+    }
+    Ok(clock)
 }
 
 fn estimate(a: &EstimateArgs) -> Result<()> {
@@ -216,10 +258,13 @@ fn estimate(a: &EstimateArgs) -> Result<()> {
         graph: g,
     } = a.target.load()?;
     let fixed = spec.spec().fixed_point;
-    let config = match &a.config {
+    let mut config = match &a.config {
         Some(path) => AcceleratorConfig::load(path)?,
         None => AcceleratorConfig::for_device(&device, fixed),
     };
+    if let Some(path) = &a.bitstream {
+        config.clock_mhz = achieved_clock(path, &device)?;
+    }
     let origin = a.config.as_ref().map_or_else(
         || "the default configuration".to_string(),
         |p| p.display().to_string(),
@@ -351,6 +396,70 @@ fn schedule_cmd(a: &ScheduleArgs) -> Result<()> {
     }
     let text = if a.json { json } else { s.to_table() };
     emit(&text, None)
+}
+
+#[derive(Args)]
+struct BitstreamArgs {
+    /// The board: `alchitry-cu`, `icebreaker`, or a board file (YAML, as those in
+    /// `bitstreams/boards/`).
+    #[arg(long)]
+    board: String,
+    /// The design clock, MHz (the board's default when left out: 50 on the Alchitry
+    /// Cu through the PLL, the 12 MHz oscillator on the iCEBreaker).
+    #[arg(long)]
+    freq: Option<f64>,
+    /// The UART's baud rate.
+    #[arg(long, default_value_t = 115_200)]
+    baud: u32,
+    /// Fractional bits the Beaver multiplier truncates by.
+    #[arg(long, default_value_t = hdl::mac::DEFAULT_FRAC_BITS)]
+    frac_bits: u32,
+    /// nextpnr's placement seed.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// The output folder (default `bitstream-BOARD`).
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Print the report as JSON instead of Markdown.
+    #[arg(long)]
+    json: bool,
+}
+
+fn bitstream_cmd(a: &BitstreamArgs) -> Result<()> {
+    use bitstreams::ice40::{build, BuildOptions, STEPS};
+    use indicatif::{ProgressBar, ProgressStyle};
+    let board = bitstreams::board::Board::named_or_file(&a.board)?;
+    let out = a
+        .out
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(format!("bitstream-{}", board.name)));
+    let opts = BuildOptions {
+        board,
+        freq_mhz: a.freq,
+        baud: a.baud,
+        frac_bits: a.frac_bits,
+        seed: a.seed,
+        out: out.clone(),
+    };
+    let bar = ProgressBar::new(STEPS.len() as u64);
+    bar.set_style(
+        ProgressStyle::with_template("{spinner} [{elapsed}] {pos}/{len} {msg}")
+            .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+    );
+    bar.enable_steady_tick(std::time::Duration::from_millis(200));
+    let report = build(&opts, |k| {
+        bar.set_position(k as u64);
+        bar.set_message(STEPS[k]);
+    });
+    bar.finish_and_clear();
+    let report = report?;
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print!("{}", report.to_markdown());
+        println!("\nBitstream: {}", report.bitstream.display());
+    }
+    Ok(())
 }
 
 #[derive(Args)]

@@ -1,0 +1,217 @@
+//! `polympc bitstream` as a user meets it: real yosys, nextpnr-ice40 and icepack runs
+//! giving bitstreams of the host-link top level for both boards with timing met, the
+//! report's figures equal to the tools' logs, and clear errors (with the tools' figures)
+//! for a clock the design cannot meet and a part it does not fit, leaving an earlier
+//! build in the folder untouched.
+
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
+
+mod common;
+
+use common::*;
+use std::path::Path;
+
+fn report(dir: &Path) -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(dir.join("report.json")).unwrap()).unwrap()
+}
+
+/// The ICESTORM_LC line of nextpnr's last utilisation table: (used, available).
+fn logged_lcs(dir: &Path) -> (u64, u64) {
+    let log = std::fs::read_to_string(dir.join("nextpnr.log")).unwrap();
+    let line = log
+        .lines()
+        .rev()
+        .find(|l| l.contains("ICESTORM_LC:"))
+        .unwrap();
+    let counts = line.split_once("ICESTORM_LC:").unwrap().1;
+    let mut n = counts
+        .split('/')
+        .map(|x| x.split_whitespace().next().unwrap().parse::<u64>().unwrap());
+    (n.next().unwrap(), n.next().unwrap())
+}
+
+fn check_build(board: &str, clock_mhz: f64, pll: bool, dir: &Path) -> Vec<u8> {
+    let out = polympc(&[
+        "bitstream",
+        "--board",
+        board,
+        "--out",
+        dir.to_str().unwrap(),
+        "--json",
+    ]);
+    assert!(out.status.success(), "{board}: {}", stderr(&out));
+    let printed: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let r = report(dir);
+    assert_eq!(printed, r, "the printed report is the written one");
+    assert_eq!(r["clock_mhz"].as_f64().unwrap(), clock_mhz, "{board}");
+    assert_eq!(r["pll"].is_object(), pll, "{board}");
+    let fmax = r["fmax_mhz"].as_f64().unwrap();
+    assert!(fmax >= clock_mhz, "{board}: {fmax} MHz < {clock_mhz}");
+    let log = std::fs::read_to_string(dir.join("nextpnr.log")).unwrap();
+    assert!(
+        log.contains(&format!("{fmax:.2} MHz (PASS at {clock_mhz:.2} MHz)")),
+        "{board}: the figure is nextpnr's"
+    );
+    let lc = r["utilisation"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|u| u["kind"] == "ICESTORM_LC")
+        .unwrap();
+    let (used, available) = logged_lcs(dir);
+    assert_eq!(lc["used"], used);
+    assert_eq!(lc["available"], available);
+    assert!(
+        used > 1000 && used <= available,
+        "{board}: {used}/{available}"
+    );
+    let luts = r["yosys_cells"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c[0] == "SB_LUT4")
+        .unwrap()[1]
+        .as_u64()
+        .unwrap();
+    assert!(luts > 1000 && luts <= used, "{board}: {luts} LUTs");
+    // The UART divisor is the clock's at 115200 baud.
+    assert_eq!(
+        r["uart_divisor"].as_u64().unwrap(),
+        u64::from(hdl::uart::divisor(clock_mhz * 1e6, 115_200).unwrap())
+    );
+    // An iCE40 bitstream: icepack's preamble and the sync word.
+    let bin = std::fs::read(dir.join("polympc_board.bin")).unwrap();
+    assert!(bin.len() > 50_000, "{board}: {} bytes", bin.len());
+    assert!(
+        bin.windows(4)
+            .take(64)
+            .any(|w| w == [0x7e, 0xaa, 0x99, 0x7e]),
+        "{board}: no iCE40 sync word"
+    );
+    let md = std::fs::read_to_string(dir.join("report.md")).unwrap();
+    assert!(md.contains("maximum frequency (nextpnr)"), "{md}");
+    bin
+}
+
+#[test]
+fn bitstreams_for_both_boards_meet_timing_and_a_failed_rebuild_keeps_them() {
+    let cu = scratch("bitstream-cu");
+    let bin = check_build("alchitry-cu", 50.0, true, &cu);
+    let ib = scratch("bitstream-icebreaker");
+    check_build("icebreaker", 12.0, false, &ib);
+
+    // 100 MHz straight from the oscillator is more than the design makes on the HX8K.
+    let before = std::fs::read_to_string(cu.join("report.json")).unwrap();
+    let out = polympc(&[
+        "bitstream",
+        "--board",
+        "alchitry-cu",
+        "--freq",
+        "100",
+        "--out",
+        cu.to_str().unwrap(),
+    ]);
+    assert!(!out.status.success());
+    let e = stderr(&out);
+    assert!(e.contains("timing not met on the iCE40-HX8K"), "{e}");
+    let fmax: f64 = e
+        .split("maximum frequency is ")
+        .nth(1)
+        .unwrap()
+        .split(' ')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(fmax < 100.0, "{e}");
+    assert!(!e.contains("panicked"), "{e}");
+    let log = std::fs::read_to_string(cu.join("nextpnr.log")).unwrap();
+    assert!(
+        log.contains(&format!("{fmax:.2} MHz (FAIL at 100.00 MHz)")),
+        "{e}"
+    );
+    assert_eq!(std::fs::read(cu.join("polympc_board.bin")).unwrap(), bin);
+    assert_eq!(
+        std::fs::read_to_string(cu.join("report.json")).unwrap(),
+        before
+    );
+
+    // The build's clock is what an estimate for another FPGA refuses.
+    let out = polympc(&[
+        "estimate",
+        &example("mlp"),
+        "--fpga",
+        "zcu102",
+        "--bitstream",
+        cu.to_str().unwrap(),
+    ]);
+    assert!(!out.status.success());
+    let e = stderr(&out);
+    assert!(e.contains("the bitstream is for the alchitry-cu"), "{e}");
+}
+
+#[test]
+fn a_part_too_small_gets_the_resource_that_is_short() {
+    // An HX1K board (1280 logic cells): the host link needs several times that.
+    let dir = scratch("bitstream-hx1k");
+    let board = dir.join("hx1k.yaml");
+    std::fs::write(
+        &board,
+        "name: hx1k-stick\ndescription: an HX1K stick\ndevice: hx8k\nfamily: hx1k\npackage: tq144\n\
+         clock: { pin: \"21\", mhz: 12.0 }\nreset: { pin: \"1\", active_low: true }\n\
+         uart: { rx: \"9\", tx: \"8\" }\nleds: [\"99\"]\nopenfpgaloader_board: ice40_generic\n",
+    )
+    .unwrap();
+    let out = polympc(&[
+        "bitstream",
+        "--board",
+        board.to_str().unwrap(),
+        "--out",
+        dir.join("out").to_str().unwrap(),
+    ]);
+    assert!(!out.status.success());
+    let e = stderr(&out);
+    assert!(e.contains("does not fit the iCE40-HX1K"), "{e}");
+    let (used, available) = logged_lcs(&dir.join("out"));
+    assert_eq!(available, 1280);
+    assert!(
+        e.contains(&format!(
+            "ICESTORM_LC {used} used of 1280, {} short",
+            used - 1280
+        )),
+        "{e}"
+    );
+    assert!(!dir.join("out").join("polympc_board.bin").exists());
+}
+
+#[test]
+fn bad_boards_and_clocks_get_clear_errors() {
+    let dir = scratch("bitstream-bad");
+    let out_dir = dir.join("out");
+    let run = |args: &[&str]| {
+        let mut a = vec!["bitstream", "--out", out_dir.to_str().unwrap()];
+        a.extend_from_slice(args);
+        let out = polympc(&a);
+        assert!(!out.status.success(), "{args:?}");
+        let e = stderr(&out);
+        assert!(!e.contains("panicked"), "{e}");
+        e
+    };
+    let e = run(&["--board", "nexys"]);
+    assert!(
+        e.contains("unknown board `nexys`") && e.contains("icebreaker"),
+        "{e}"
+    );
+    let e = run(&["--board", "alchitry-cu", "--freq", "5"]);
+    assert!(e.contains("PLL cannot make 5 MHz"), "{e}");
+    let e = run(&["--board", "icebreaker", "--baud", "5000000"]);
+    assert!(e.contains("5000000 baud at 12000000 Hz"), "{e}");
+    let broken = dir.join("broken.yaml");
+    std::fs::write(&broken, "name: x\nfamily: [\n").unwrap();
+    let e = run(&["--board", broken.to_str().unwrap()]);
+    assert!(
+        e.contains(&format!("board file {}", broken.display())),
+        "{e}"
+    );
+    assert!(!out_dir.join("polympc_board.bin").exists());
+}
