@@ -284,10 +284,11 @@ pub fn parse_fmax(log: &str) -> Option<(f64, bool)> {
     })
 }
 
-/// The board wrapper: the pins `clk`, `uart_rx`, `uart_tx` and the core `top`.
+/// The board wrapper: the pins `clk`, `uart_rx`, `uart_tx`, `led[1:0]` (toggling on
+/// each byte received and each reply sent) and the core `top`.
 pub fn wrapper(pll: Option<&Pll>) -> String {
     let mut v = String::from(
-        "// polympc: the host link on a board (generated)\nmodule polympc_board(input clk, input uart_rx, output uart_tx);\n",
+        "// polympc: the host link on a board (generated)\nmodule polympc_board(input clk, input uart_rx, output uart_tx, output [1:0] led);\n",
     );
     match pll {
         Some(p) => {
@@ -295,9 +296,9 @@ pub fn wrapper(pll: Option<&Pll>) -> String {
                 "  wire core_clk;\n  SB_PLL40_CORE #(\n    .FEEDBACK_PATH(\"SIMPLE\"),\n    .DIVR(4'd{}),\n    .DIVF(7'd{}),\n    .DIVQ(3'd{}),\n    .FILTER_RANGE(3'd{})\n  ) pll (\n    .REFERENCECLK(clk),\n    .PLLOUTGLOBAL(core_clk),\n    .BYPASS(1'b0),\n    .RESETB(1'b1)\n  );\n",
                 p.divr, p.divf, p.divq, p.filter_range
             ));
-            v.push_str("  top core(.clock(core_clk), .rx(uart_rx), .tx(uart_tx));\n");
+            v.push_str("  top core(.clock(core_clk), .rx(uart_rx), .tx(uart_tx), .led_rx(led[0]), .led_reply(led[1]));\n");
         }
-        None => v.push_str("  top core(.clock(clk), .rx(uart_rx), .tx(uart_tx));\n"),
+        None => v.push_str("  top core(.clock(clk), .rx(uart_rx), .tx(uart_tx), .led_rx(led[0]), .led_reply(led[1]));\n"),
     }
     v.push_str("endmodule\n");
     v
@@ -442,7 +443,10 @@ fn build_in(
         &hdl::verilog(HostLink::new(divisor, opts.frac_bits)),
     )?;
     let top = write("polympc_board.v", &wrapper(pll.as_ref()))?;
-    let pcf = write("polympc_board.pcf", &b.pcf(&["clk", "uart_rx", "uart_tx"]))?;
+    let pcf = write(
+        "polympc_board.pcf",
+        &b.pcf(&["clk", "uart_rx", "uart_tx", "led"]),
+    )?;
     let ultraplus = b.family.starts_with("up");
 
     step(0);

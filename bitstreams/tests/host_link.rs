@@ -1,15 +1,17 @@
 //! The host link on Verilator: the column-serial AES core against AES, then the whole
 //! top level (UART, request decoder, Beaver multiplier, garbled-AND unit) driven by the
 //! host driver over the line model: Beaver products and garbled AND gates equal the
-//! golden models, replies start at the cycle the model predicts, and bad requests are
-//! answered or dropped as specified.
+//! golden models, replies start at the cycle the model predicts, the LEDs toggle per
+//! byte and per reply, and bad requests are answered or dropped as specified. The
+//! AXI-Stream top level serves the same requests with the same replies, under
+//! backpressure.
 
 #![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
 use bitstreams::host::{Driver, LinkError, SimulatedBoard};
 use hdl::beaver_mul::MulInput;
 use hdl::gc::serial::AesSerial;
-use hdl::host::{self, HostLink, Reply, ReplyError, Request};
+use hdl::host::{self, AxisLink, HostLink, Reply, ReplyError, Request};
 use hdl::uart;
 use perf_model::accel::units;
 use perf_model::circuit::garble::{Hasher, FIXED_KEY};
@@ -195,10 +197,153 @@ fn bad_requests_are_answered_or_dropped() {
 }
 
 #[test]
+fn the_leds_toggle_per_byte_and_per_reply() {
+    let sim = VerilatedDesign::build(
+        &format!("host_link_d{DIVISOR}_f{FRAC}"),
+        &hdl::verilog(HostLink::new(DIVISOR, FRAC)),
+    )
+    .unwrap();
+    let p = |n: &str| sim.port(n).unwrap();
+    // Two identify requests, then a Beaver multiply: 14 bytes in, 3 replies out.
+    let mut bytes = Request::Identify.encode();
+    bytes.extend(Request::Identify.encode());
+    let mul = Request::Mul {
+        party: 0,
+        input: MulInput {
+            a: 1,
+            b: 2,
+            c: 3,
+            d: 4,
+            e: 5,
+            truncate: false,
+        },
+    };
+    let mut line = uart::encode(&bytes[..1], DIVISOR, 5);
+    line.extend(vec![true; 600]);
+    line.extend(uart::encode(&bytes[1..], DIVISOR, 0));
+    line.extend(vec![true; 600]);
+    line.extend(uart::encode(&mul.encode(), DIVISOR, 0));
+    line.extend(vec![true; 600]);
+    let mut cycles = vec![vec![0u128; sim.inputs().len()]; line.len()];
+    for (c, &b) in cycles.iter_mut().zip(&line) {
+        c[p("rx")] = u128::from(b);
+    }
+    let out = sim.run(&cycles, None).unwrap();
+    let toggles = |port: usize| out.windows(2).filter(|w| w[0][port] != w[1][port]).count();
+    assert_eq!(toggles(p("led_rx")), 2 + 12);
+    assert_eq!(toggles(p("led_reply")), 3);
+}
+
+/// Serves `requests` on the AXI-Stream top level: each request's beats as the engine
+/// takes them (the opcode, a cycle for the header, then a beat a cycle), the reply read
+/// with `m_axis_tready` low every third cycle; gives each reply's bytes, checking that
+/// every beat offered was taken and that `tlast` marks exactly each reply's last byte.
+fn serve_axis(sim: &VerilatedDesign, requests: &[Request]) -> Vec<Vec<u8>> {
+    let p = |n: &str| sim.port(n).unwrap();
+    let mut cycles: Vec<Vec<u128>> = Vec::new();
+    let mut offered = Vec::new();
+    let idle = |cycles: &mut Vec<Vec<u128>>, n: usize| {
+        for _ in 0..n {
+            cycles.push(vec![0u128; sim.inputs().len()]);
+        }
+    };
+    for r in requests {
+        idle(&mut cycles, 3);
+        for (k, b) in r.encode().iter().enumerate() {
+            if k == 1 {
+                idle(&mut cycles, 1); // the header cycle
+            }
+            let mut c = vec![0u128; sim.inputs().len()];
+            c[p("s_axis_tdata")] = u128::from(*b);
+            c[p("s_axis_tvalid")] = 1;
+            offered.push(cycles.len());
+            cycles.push(c);
+        }
+        // The unit and the reply, read under backpressure.
+        let reply = 1 + host::result_len(r.op()).unwrap();
+        idle(
+            &mut cycles,
+            units::garbled_and_serial(true).latency as usize + 3 * reply + 8,
+        );
+    }
+    for (t, c) in cycles.iter_mut().enumerate() {
+        c[p("m_axis_tready")] = u128::from(t % 3 != 2);
+    }
+    let out = sim.run(&cycles, None).unwrap();
+    for &t in &offered {
+        assert_eq!(out[t][p("s_axis_tready")], 1, "beat at cycle {t} refused");
+    }
+    let mut replies = vec![Vec::new()];
+    for (t, o) in out.iter().enumerate() {
+        if o[p("m_axis_tvalid")] == 1 && cycles[t][p("m_axis_tready")] == 1 {
+            replies.last_mut().unwrap().push(o[p("m_axis_tdata")] as u8);
+            if o[p("m_axis_tlast")] == 1 {
+                replies.push(Vec::new());
+            }
+        }
+    }
+    assert!(
+        replies.pop().unwrap().is_empty(),
+        "bytes after the last tlast"
+    );
+    replies
+}
+
+#[test]
+fn the_axi_stream_top_level_serves_the_same_requests() {
+    let sim = VerilatedDesign::build(
+        &format!("axis_link_f{FRAC}"),
+        &hdl::verilog(AxisLink::new(FRAC)),
+    )
+    .unwrap();
+    let mut rng = Rng(23);
+    let delta = rng.label() | 1;
+    let (a0, b0) = (rng.label(), rng.label());
+    let [tg, te, _] = host::garble_and(&Hasher::default(), delta, a0, b0, 3);
+    let requests = [
+        Request::Identify,
+        Request::Mul {
+            party: 1,
+            input: MulInput {
+                a: rng.next() & 0xffff,
+                b: rng.next() & 0xffff,
+                c: rng.next() & 0xffff,
+                d: rng.next() & 0xffff,
+                e: rng.next() & 0xffff,
+                truncate: true,
+            },
+        },
+        Request::Garble {
+            delta,
+            a0,
+            b0,
+            g: 3,
+        },
+        Request::Evaluate {
+            a: a0 ^ delta,
+            b: b0,
+            tg,
+            te,
+            g: 3,
+        },
+    ];
+    let replies = serve_axis(&sim, &requests);
+    assert_eq!(replies.len(), requests.len());
+    for (r, bytes) in requests.iter().zip(&replies) {
+        assert_eq!(
+            host::decode_reply(r.op(), bytes).unwrap(),
+            r.golden(FRAC, 0),
+            "{r:?}"
+        );
+    }
+}
+
+#[test]
 fn the_top_level_passes_verilator_lint() {
     for (name, v) in [
         ("aes_serial", hdl::verilog(AesSerial::default())),
         ("host_link", hdl::verilog(HostLink::new(868, 12))),
+        ("axis_link", hdl::verilog(AxisLink::new(12))),
     ] {
         if let Err(e) = lint(name, &v) {
             panic!("{e}");

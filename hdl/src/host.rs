@@ -747,18 +747,29 @@ const S_EXEC: u64 = 3;
 const S_WAIT: u64 = 4;
 const S_SEND: u64 = 5;
 
-/// The host link's top level: UART, request decoder, Beaver multiplier and garbled-AND
-/// unit. Ports: `clock`, `rx` (from the host), `tx` (to the host).
+/// The request engine: request bytes in, reply bytes out (a byte stream each way, with
+/// handshakes), the Beaver multiplier and the garbled-AND unit; the UART top level
+/// ([`HostLink`]) and the AXI-Stream one ([`AxisLink`]) put their own ports around it.
 #[derive(LogicBlock)]
-pub struct HostLink {
+pub struct RequestEngine {
     /// Clock.
     pub clock: Signal<In, Clock>,
-    /// The serial line from the host.
-    pub rx: Signal<In, Bit>,
-    /// The serial line to the host.
-    pub tx: Signal<Out, Bit>,
-    urx: UartRx,
-    utx: UartTx,
+    /// A request byte.
+    pub in_data: Signal<In, Bits<8>>,
+    /// `in_data` is valid.
+    pub in_valid: Signal<In, Bit>,
+    /// The byte's frame was broken: the request is dropped.
+    pub in_error: Signal<In, Bit>,
+    /// The engine takes a byte this cycle (waiting for a request, or for its payload).
+    pub in_ready: Signal<Out, Bit>,
+    /// A reply byte.
+    pub out_data: Signal<Out, Bits<8>>,
+    /// `out_data` is valid.
+    pub out_valid: Signal<Out, Bit>,
+    /// The consumer takes the byte this cycle.
+    pub out_ready: Signal<In, Bit>,
+    /// The byte is the reply's last.
+    pub out_last: Signal<Out, Bit>,
     mul: BeaverMul16,
     gc: GarbledAnd,
     fields: HostFields,
@@ -804,21 +815,25 @@ pub struct HostLink {
     zero128: Constant<Bits<128>>,
 }
 
-impl HostLink {
-    /// A top level whose UART takes `divisor` clock cycles a bit and whose multiplier
-    /// truncates by `frac_bits`.
-    pub fn new(divisor: u16, frac_bits: u32) -> Self {
+impl RequestEngine {
+    /// An engine whose multiplier truncates by `frac_bits` and which identifies itself
+    /// with `id`.
+    pub fn new(frac_bits: u32, id: [u8; 8]) -> Self {
         let c3 = |x: u64| Constant::new(x.into());
         let c7 = |x: usize| Constant::new((x as u64).into());
         let c8 = |x: u8| Constant::new(u64::from(x).into());
         let res = |op| result_len(op).unwrap_or(0) - 1;
-        let id = u64::from_le_bytes(identity(frac_bits, divisor));
+        let id = u64::from_le_bytes(id);
         Self {
             clock: Default::default(),
-            rx: Default::default(),
-            tx: Default::default(),
-            urx: UartRx::new(divisor),
-            utx: UartTx::new(divisor),
+            in_data: Default::default(),
+            in_valid: Default::default(),
+            in_error: Default::default(),
+            in_ready: Default::default(),
+            out_data: Default::default(),
+            out_valid: Default::default(),
+            out_ready: Default::default(),
+            out_last: Default::default(),
             mul: BeaverMul16::new(frac_bits),
             gc: Default::default(),
             fields: Default::default(),
@@ -866,23 +881,19 @@ impl HostLink {
     }
 }
 
-impl Logic for HostLink {
+impl Logic for RequestEngine {
     #[hdl_gen]
     fn update(&mut self) {
         dff_setup!(self, clock, f0, f1, f2, f3, f4, state, op, count, last, status, head);
-        self.urx.clock.next = self.clock.val();
-        self.utx.clock.next = self.clock.val();
         self.mul.clock.next = self.clock.val();
         self.gc.clock.next = self.clock.val();
-        self.urx.rx.next = self.rx.val();
-        self.tx.next = self.utx.tx.val();
         // The field registers follow the datapath; the mode is hold unless set below.
         self.fields.f0.next = self.f0.q.val();
         self.fields.f1.next = self.f1.q.val();
         self.fields.f2.next = self.f2.q.val();
         self.fields.f3.next = self.f3.q.val();
         self.fields.f4.next = self.f4.q.val();
-        self.fields.byte_in.next = self.urx.data.val();
+        self.fields.byte_in.next = self.in_data.val();
         self.fields.count.next = self.count.q.val();
         self.fields.mode.next = self.m_hold.val();
         self.fields.r0.next = self.gc.y0.val();
@@ -911,8 +922,11 @@ impl Logic for HostLink {
         self.gc.f4.next = self.f4.q.val();
         self.gc.garble.next = self.op.q.val() == self.op_garble.val();
         self.gc.start.next = false;
-        self.utx.valid.next = false;
-        self.utx.data.next = self.fields.byte_out.val();
+        self.in_ready.next =
+            (self.state.q.val() == self.s_idle.val()) | (self.state.q.val() == self.s_recv.val());
+        self.out_last.next = false;
+        self.out_valid.next = false;
+        self.out_data.next = self.fields.byte_out.val();
         // The payload length of the request being received.
         self.plen.next = self.zero7.val();
         if self.op.q.val() == self.op_mul.val() {
@@ -925,8 +939,8 @@ impl Logic for HostLink {
             self.plen.next = self.len_eval.val();
         }
         if self.state.q.val() == self.s_idle.val() {
-            if self.urx.valid.val() {
-                self.op.d.next = self.urx.data.val();
+            if self.in_valid.val() {
+                self.op.d.next = self.in_data.val();
                 self.count.d.next = self.zero7.val();
                 self.state.d.next = self.s_head.val();
             }
@@ -937,7 +951,7 @@ impl Logic for HostLink {
                 self.state.d.next = self.s_recv.val();
             }
         } else if self.state.q.val() == self.s_recv.val() {
-            if self.urx.valid.val() {
+            if self.in_valid.val() {
                 self.fields.mode.next = self.m_shift_in.val();
                 self.count.d.next = self.count.q.val() + self.one7.val();
                 if self.count.q.val() + self.one7.val() == self.plen.val() {
@@ -995,16 +1009,20 @@ impl Logic for HostLink {
                 self.state.d.next = self.s_send.val();
             }
         } else if self.state.q.val() == self.s_send.val() {
-            self.utx.valid.next = true;
+            self.out_valid.next = true;
             if self.head.q.val() {
-                self.utx.data.next = self.status.q.val();
-                if self.utx.ready.val() {
+                self.out_data.next = self.status.q.val();
+                self.out_last.next = self.status.q.val() == self.st_unknown.val();
+                if self.out_ready.val() {
                     self.head.d.next = false;
                     if self.status.q.val() == self.st_unknown.val() {
                         self.state.d.next = self.s_idle.val();
                     }
                 }
-            } else if self.utx.ready.val() {
+            } else {
+                self.out_last.next = self.count.q.val() == self.last.q.val();
+            }
+            if !self.head.q.val() & self.out_ready.val() {
                 self.fields.mode.next = self.m_shift_out.val();
                 self.count.d.next = self.count.q.val() + self.one7.val();
                 if self.count.q.val() == self.last.q.val() {
@@ -1015,9 +1033,135 @@ impl Logic for HostLink {
             self.state.d.next = self.s_idle.val();
         }
         // A request with a broken frame is dropped.
-        if self.urx.error.val() & (self.state.q.val() == self.s_recv.val()) {
+        if self.in_error.val() & (self.state.q.val() == self.s_recv.val()) {
             self.state.d.next = self.s_idle.val();
         }
+    }
+}
+
+/// The host link's top level: UART, request engine, Beaver multiplier and garbled-AND
+/// unit. Ports: `clock`, `rx` (from the host), `tx` (to the host) and two LEDs that
+/// toggle, whatever their polarity shows: `led_rx` on every byte received, `led_reply`
+/// on every reply sent.
+#[derive(LogicBlock)]
+pub struct HostLink {
+    /// Clock.
+    pub clock: Signal<In, Clock>,
+    /// The serial line from the host.
+    pub rx: Signal<In, Bit>,
+    /// The serial line to the host.
+    pub tx: Signal<Out, Bit>,
+    /// Toggles on every byte received.
+    pub led_rx: Signal<Out, Bit>,
+    /// Toggles on every reply sent.
+    pub led_reply: Signal<Out, Bit>,
+    urx: UartRx,
+    utx: UartTx,
+    engine: RequestEngine,
+    rx_toggle: DFF<Bit>,
+    reply_toggle: DFF<Bit>,
+}
+
+impl HostLink {
+    /// A top level whose UART takes `divisor` clock cycles a bit and whose multiplier
+    /// truncates by `frac_bits`.
+    pub fn new(divisor: u16, frac_bits: u32) -> Self {
+        Self {
+            clock: Default::default(),
+            rx: Default::default(),
+            tx: Default::default(),
+            led_rx: Default::default(),
+            led_reply: Default::default(),
+            urx: UartRx::new(divisor),
+            utx: UartTx::new(divisor),
+            engine: RequestEngine::new(frac_bits, identity(frac_bits, divisor)),
+            rx_toggle: Default::default(),
+            reply_toggle: Default::default(),
+        }
+    }
+}
+
+impl Logic for HostLink {
+    #[hdl_gen]
+    fn update(&mut self) {
+        dff_setup!(self, clock, rx_toggle, reply_toggle);
+        self.urx.clock.next = self.clock.val();
+        self.utx.clock.next = self.clock.val();
+        self.engine.clock.next = self.clock.val();
+        self.urx.rx.next = self.rx.val();
+        self.tx.next = self.utx.tx.val();
+        // Bytes arriving while the engine is busy are dropped.
+        self.engine.in_data.next = self.urx.data.val();
+        self.engine.in_valid.next = self.urx.valid.val() & self.engine.in_ready.val();
+        self.engine.in_error.next = self.urx.error.val();
+        self.utx.data.next = self.engine.out_data.val();
+        self.utx.valid.next = self.engine.out_valid.val();
+        self.engine.out_ready.next = self.utx.ready.val();
+        if self.urx.valid.val() {
+            self.rx_toggle.d.next = !self.rx_toggle.q.val();
+        }
+        if self.engine.out_valid.val() & self.engine.out_last.val() & self.utx.ready.val() {
+            self.reply_toggle.d.next = !self.reply_toggle.q.val();
+        }
+        self.led_rx.next = self.rx_toggle.q.val();
+        self.led_reply.next = self.reply_toggle.q.val();
+    }
+}
+
+/// The request engine with AXI-Stream ports, for Xilinx parts: requests on the slave
+/// stream (`s_axis_*`, 8-bit beats), replies on the master stream (`m_axis_*`, `tlast` on
+/// each reply's last byte). The same requests and replies as over the UART; the
+/// identify reply's divisor bytes are zero.
+#[derive(LogicBlock)]
+pub struct AxisLink {
+    /// Clock.
+    pub clock: Signal<In, Clock>,
+    /// Request byte.
+    pub s_axis_tdata: Signal<In, Bits<8>>,
+    /// Request byte valid.
+    pub s_axis_tvalid: Signal<In, Bit>,
+    /// The engine takes the request byte.
+    pub s_axis_tready: Signal<Out, Bit>,
+    /// Reply byte.
+    pub m_axis_tdata: Signal<Out, Bits<8>>,
+    /// Reply byte valid.
+    pub m_axis_tvalid: Signal<Out, Bit>,
+    /// The consumer takes the reply byte.
+    pub m_axis_tready: Signal<In, Bit>,
+    /// The reply's last byte.
+    pub m_axis_tlast: Signal<Out, Bit>,
+    engine: RequestEngine,
+}
+
+impl AxisLink {
+    /// A top level whose multiplier truncates by `frac_bits`.
+    pub fn new(frac_bits: u32) -> Self {
+        Self {
+            clock: Default::default(),
+            s_axis_tdata: Default::default(),
+            s_axis_tvalid: Default::default(),
+            s_axis_tready: Default::default(),
+            m_axis_tdata: Default::default(),
+            m_axis_tvalid: Default::default(),
+            m_axis_tready: Default::default(),
+            m_axis_tlast: Default::default(),
+            engine: RequestEngine::new(frac_bits, identity(frac_bits, 0)),
+        }
+    }
+}
+
+impl Logic for AxisLink {
+    #[hdl_gen]
+    fn update(&mut self) {
+        self.engine.clock.next = self.clock.val();
+        self.engine.in_data.next = self.s_axis_tdata.val();
+        self.engine.in_valid.next = self.s_axis_tvalid.val() & self.engine.in_ready.val();
+        self.engine.in_error.next = false;
+        self.s_axis_tready.next = self.engine.in_ready.val();
+        self.m_axis_tdata.next = self.engine.out_data.val();
+        self.m_axis_tvalid.next = self.engine.out_valid.val();
+        self.m_axis_tlast.next = self.engine.out_last.val();
+        self.engine.out_ready.next = self.m_axis_tready.val();
     }
 }
 
@@ -1088,8 +1232,10 @@ mod tests {
     }
 
     #[test]
-    fn the_top_level_generates_verilog() {
+    fn both_top_levels_generate_verilog() {
         let v = crate::verilog(HostLink::new(4, 12));
-        assert!(v.contains("module top("));
+        assert!(v.contains("module top(") && v.contains("led_reply"));
+        let v = crate::verilog(AxisLink::new(12));
+        assert!(v.contains("module top(") && v.contains("m_axis_tlast"));
     }
 }
