@@ -215,3 +215,66 @@ fn bad_boards_and_clocks_get_clear_errors() {
     );
     assert!(!out_dir.join("polympc_board.bin").exists());
 }
+
+#[test]
+fn vivado_projects_for_xilinx_boards_are_consistent() {
+    for board in ["pynq-z2", "zcu102", "u250"] {
+        let dir = scratch(&format!("vivado-{board}"));
+        let out = polympc(&[
+            "vivado",
+            "--board",
+            board,
+            "--freq",
+            "125",
+            "--out",
+            dir.to_str().unwrap(),
+        ]);
+        assert!(out.status.success(), "{board}: {}", stderr(&out));
+        let b = bitstreams::vivado::XilinxBoard::find(board).unwrap();
+        let tcl = std::fs::read_to_string(dir.join("build.tcl")).unwrap();
+        assert!(
+            tcl.contains(&format!(
+                "synth_design -top polympc_axis -part {} -mode out_of_context",
+                b.part
+            )),
+            "{tcl}"
+        );
+        let xdc = std::fs::read_to_string(dir.join("polympc_axis.xdc")).unwrap();
+        assert!(xdc.contains("-period 8.000 [get_ports aclk]"), "{xdc}");
+        // The Verilog the Tcl reads is well-formed: Verilator lints core and wrapper
+        // together, with polympc_axis on top.
+        let v = ["axis_core.v", "polympc_axis.v"]
+            .iter()
+            .map(|f| std::fs::read_to_string(dir.join(f)).unwrap())
+            .collect::<String>();
+        sim::verilator::lint(&format!("vivado-{board}"), &v).unwrap();
+        bitstreams::vivado::check(&dir, &b, 125.0).unwrap();
+    }
+    // Broken projects: each fault is named.
+    let dir = scratch("vivado-broken");
+    let b = bitstreams::vivado::XilinxBoard::find("zcu102").unwrap();
+    bitstreams::vivado::generate(&b, None, 12, &dir).unwrap();
+    std::fs::remove_file(dir.join("axis_core.v")).unwrap();
+    let tcl = std::fs::read_to_string(dir.join("build.tcl")).unwrap();
+    std::fs::write(
+        dir.join("build.tcl"),
+        tcl.replace(&b.part, "xc7a35tcpg236-1"),
+    )
+    .unwrap();
+    let xdc = std::fs::read_to_string(dir.join("polympc_axis.xdc")).unwrap();
+    std::fs::write(dir.join("polympc_axis.xdc"), xdc.replace("aclk]", "clk]")).unwrap();
+    let e = bitstreams::vivado::check(&dir, &b, 100.0)
+        .unwrap_err()
+        .to_string();
+    for want in [
+        "reads axis_core.v, which does not exist",
+        "part xc7a35tcpg236-1 is not the zcu102's xczu9eg-ffvb1156-2-e",
+        "port `clk`, which polympc_axis lacks",
+        "core module `top` is declared in none",
+    ] {
+        assert!(e.contains(want), "{want}: {e}");
+    }
+    let out = polympc(&["vivado", "--board", "arty"]);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("unknown Xilinx board `arty`"));
+}

@@ -284,23 +284,40 @@ pub fn parse_fmax(log: &str) -> Option<(f64, bool)> {
     })
 }
 
-/// The board wrapper: the pins `clk`, `uart_rx`, `uart_tx`, `led[1:0]` (toggling on
-/// each byte received and each reply sent) and the core `top`.
-pub fn wrapper(pll: Option<&Pll>) -> String {
-    let mut v = String::from(
-        "// polympc: the host link on a board (generated)\nmodule polympc_board(input clk, input uart_rx, output uart_tx, output [1:0] led);\n",
+/// The board wrapper: the pins `clk`, `uart_rx`, `uart_tx`, up to two LEDs `led[i]`
+/// (toggling on each byte received and on each reply sent, as many as the board has)
+/// and the core `top`.
+pub fn wrapper(pll: Option<&Pll>, leds: usize) -> String {
+    let leds = leds.min(2);
+    // nextpnr names a one-bit vector's pin `led`, not `led[0]`: one LED is a scalar.
+    let led_port = match leds {
+        0 => String::new(),
+        1 => ", output led".to_string(),
+        n => format!(", output [{}:0] led", n - 1),
+    };
+    let mut v = format!(
+        "// polympc: the host link on a board (generated)\nmodule polympc_board(input clk, input uart_rx, output uart_tx{led_port});\n"
     );
-    match pll {
+    let clock = match pll {
         Some(p) => {
             v.push_str(&format!(
                 "  wire core_clk;\n  SB_PLL40_CORE #(\n    .FEEDBACK_PATH(\"SIMPLE\"),\n    .DIVR(4'd{}),\n    .DIVF(7'd{}),\n    .DIVQ(3'd{}),\n    .FILTER_RANGE(3'd{})\n  ) pll (\n    .REFERENCECLK(clk),\n    .PLLOUTGLOBAL(core_clk),\n    .BYPASS(1'b0),\n    .RESETB(1'b1)\n  );\n",
                 p.divr, p.divf, p.divq, p.filter_range
             ));
-            v.push_str("  top core(.clock(core_clk), .rx(uart_rx), .tx(uart_tx), .led_rx(led[0]), .led_reply(led[1]));\n");
+            "core_clk"
         }
-        None => v.push_str("  top core(.clock(clk), .rx(uart_rx), .tx(uart_tx), .led_rx(led[0]), .led_reply(led[1]));\n"),
-    }
-    v.push_str("endmodule\n");
+        None => "clk",
+    };
+    let led = |i: usize| match (i < leds, leds) {
+        (false, _) => String::new(),
+        (true, 1) => "led".to_string(),
+        (true, _) => format!("led[{i}]"),
+    };
+    v.push_str(&format!(
+        "  top core(.clock({clock}), .rx(uart_rx), .tx(uart_tx), .led_rx({}), .led_reply({}));\nendmodule\n",
+        led(0),
+        led(1)
+    ));
     v
 }
 
@@ -442,11 +459,16 @@ fn build_in(
         "host_link.v",
         &hdl::verilog(HostLink::new(divisor, opts.frac_bits)),
     )?;
-    let top = write("polympc_board.v", &wrapper(pll.as_ref()))?;
-    let pcf = write(
-        "polympc_board.pcf",
-        &b.pcf(&["clk", "uart_rx", "uart_tx", "led"]),
-    )?;
+    let top = write("polympc_board.v", &wrapper(pll.as_ref(), b.leds.len()))?;
+    let mut constraints = b.pcf(&["clk", "uart_rx", "uart_tx"]);
+    match b.leds.as_slice() {
+        [] => {}
+        [one] => constraints.push_str(&format!("set_io -nowarn led {one}\n")),
+        [first, second, ..] => constraints.push_str(&format!(
+            "set_io -nowarn led[0] {first}\nset_io -nowarn led[1] {second}\n"
+        )),
+    }
+    let pcf = write("polympc_board.pcf", &constraints)?;
     let ultraplus = b.family.starts_with("up");
 
     step(0);
@@ -625,8 +647,15 @@ mod tests {
 
     #[test]
     fn the_wrapper_instantiates_the_pll_only_when_asked() {
-        assert!(!wrapper(None).contains("SB_PLL40_CORE"));
-        let w = wrapper(pll(100.0, 50.0).as_ref());
+        let w = wrapper(None, 1);
+        assert!(!w.contains("SB_PLL40_CORE"));
+        assert!(
+            w.contains("output led)") && w.contains(".led_rx(led)") && w.contains(".led_reply()"),
+            "{w}"
+        );
+        let w = wrapper(pll(100.0, 50.0).as_ref(), 8);
         assert!(w.contains("SB_PLL40_CORE") && w.contains(".clock(core_clk)"));
+        assert!(w.contains("output [1:0] led") && w.contains(".led_reply(led[1])"));
+        assert!(!wrapper(None, 0).contains("] led"));
     }
 }

@@ -3,7 +3,7 @@
 //! projects for Xilinx parts. For now: finding the tools ([`tools`]), counting the
 //! cells yosys maps a design to ([`synth`]), the boards' pins ([`board`]), the host
 //! link's bitstream for a board ([`ice40`]), the host driver ([`host`]) and programming
-//! a board ([`deploy`]).
+//! a board ([`deploy`]), and Vivado projects for Xilinx boards ([`vivado`]).
 
 pub mod board;
 pub mod deploy;
@@ -11,3 +11,4 @@ pub mod host;
 pub mod ice40;
 pub mod synth;
 pub mod tools;
+pub mod vivado;

@@ -95,6 +95,11 @@ enum Command {
     /// garbled-AND unit) for a board: yosys, nextpnr-ice40 at the design clock,
     /// icepack; prints utilisation and the maximum frequency from the tools.
     Bitstream(BitstreamArgs),
+    /// Write a Vivado project for a Xilinx board (`pynq-z2`, `zcu102`, `u250`): the
+    /// request engine with AXI-Stream ports, its clock constraint and a non-project Tcl
+    /// flow (out of context: synthesis, place, route, reports, checkpoint), checked for
+    /// consistency; `--run` runs it where Vivado is installed.
+    Vivado(VivadoArgs),
     /// Program a board's configuration flash with a bitstream (openFPGALoader, or
     /// iceprog); `--check` only looks for the board, `--dry-run` prints the commands.
     Deploy(DeployArgs),
@@ -128,6 +133,7 @@ fn main() -> ExitCode {
         } => sim_cmd(&blocks, vectors, seed, vcd.as_deref(), json),
         Command::PrivateInfer(args) => private_cmd::private_infer(&args),
         Command::Bitstream(args) => bitstream_cmd(&args),
+        Command::Vivado(args) => vivado_cmd(&args),
         Command::Deploy(args) => deploy_cmd(&args),
         Command::Devices => devices(),
         Command::Tools => tools(),
@@ -458,6 +464,62 @@ fn bitstream_cmd(a: &BitstreamArgs) -> Result<()> {
     } else {
         print!("{}", report.to_markdown());
         println!("\nBitstream: {}", report.bitstream.display());
+    }
+    Ok(())
+}
+
+#[derive(Args)]
+struct VivadoArgs {
+    /// The board: `pynq-z2`, `zcu102` or `u250`.
+    #[arg(long)]
+    board: String,
+    /// The design clock, MHz (the board file's when left out).
+    #[arg(long)]
+    freq: Option<f64>,
+    /// Fractional bits the Beaver multiplier truncates by.
+    #[arg(long, default_value_t = hdl::mac::DEFAULT_FRAC_BITS)]
+    frac_bits: u32,
+    /// The output folder (default `vivado-BOARD`).
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Run the flow with `vivado -mode batch` (Vivado must be on PATH).
+    #[arg(long)]
+    run: bool,
+}
+
+fn vivado_cmd(a: &VivadoArgs) -> Result<()> {
+    use bitstreams::vivado::{generate, XilinxBoard, FILES};
+    let board = XilinxBoard::find(&a.board)?;
+    let out = a
+        .out
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(format!("vivado-{}", board.name)));
+    generate(&board, a.freq, a.frac_bits, &out)?;
+    println!(
+        "{} for the {} at {} MHz: {} (checked)",
+        out.display(),
+        board.description,
+        a.freq.unwrap_or(board.clock_mhz),
+        FILES.join(", ")
+    );
+    if !a.run {
+        println!(
+            "run it where Vivado is installed: (cd {} && vivado -mode batch -source build.tcl)",
+            out.display()
+        );
+        return Ok(());
+    }
+    let status = std::process::Command::new("vivado")
+        .args(["-mode", "batch", "-source", "build.tcl"])
+        .current_dir(&out)
+        .status()
+        .map_err(|e| {
+            anyhow::anyhow!(
+                "cannot run vivado ({e}); install Vivado and put it on PATH, or leave out --run"
+            )
+        })?;
+    if !status.success() {
+        anyhow::bail!("vivado failed ({status}); see {}/vivado.log", out.display());
     }
     Ok(())
 }
