@@ -278,3 +278,25 @@ fn vivado_projects_for_xilinx_boards_are_consistent() {
     assert!(!out.status.success());
     assert!(stderr(&out).contains("unknown Xilinx board `arty`"));
 }
+
+#[test]
+fn the_host_self_test_runs_on_the_simulated_board() {
+    let out = polympc(&[
+        "host",
+        "--simulate",
+        "--requests",
+        "1",
+        "--frac-bits",
+        "9",
+        "--json",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let t: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(t["requests"], serde_json::json!([1, 2, 1, 4]));
+    assert_eq!(t["mismatches"], serde_json::json!([]));
+    assert_eq!(t["identity"][5], 9, "the board's f");
+    let out = polympc(&["host", "--port", "/dev/polympc-no-such-port"]);
+    assert!(!out.status.success());
+    let e = stderr(&out);
+    assert!(e.contains("serial port /dev/polympc-no-such-port"), "{e}");
+}

@@ -2,6 +2,7 @@
 //! over a serial port to a real board or over the line model to the top level simulated
 //! on Verilator, so the driver is tested without a board.
 
+use hdl::beaver_mul::MulInput;
 use hdl::host::{self, decode_reply, HostLink, Reply, ReplyError, Request};
 use hdl::uart;
 use sim::verilator::{HarnessError, VerilatedDesign};
@@ -277,4 +278,121 @@ impl Transport for SerialPort {
     fn describe(&self) -> String {
         self.path.display().to_string()
     }
+}
+
+/// What a self-test of a board found.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct SelfTest {
+    /// The identify reply.
+    pub identity: [u8; 8],
+    /// Requests sent, by kind: identify, Beaver multiply, garble, evaluate.
+    pub requests: [usize; 4],
+    /// Replies that differ from the golden model, described.
+    pub mismatches: Vec<String>,
+    /// Wall-clock seconds per request kind, summed.
+    pub seconds: [f64; 4],
+}
+
+impl SelfTest {
+    /// No reply differed.
+    pub fn passed(&self) -> bool {
+        self.mismatches.is_empty()
+    }
+}
+
+struct SplitMix(u64);
+
+impl SplitMix {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+
+    fn label(&mut self) -> u128 {
+        u128::from(self.next()) << 64 | u128::from(self.next())
+    }
+}
+
+/// Runs `n` Beaver multiplications (each party's share) and `n` garbled AND gates (each
+/// garbled, then evaluated on all four input pairs, the output decoded) on the board,
+/// every reply against the golden model of a board with the identity it reports.
+pub fn self_test<T: Transport>(
+    d: &mut Driver<T>,
+    n: usize,
+    seed: u64,
+) -> Result<SelfTest, LinkError> {
+    let mut t = SelfTest::default();
+    let mut rng = SplitMix(seed);
+    let timed = |d: &mut Driver<T>, r: &Request, kind: usize, t: &mut SelfTest| {
+        let start = std::time::Instant::now();
+        let reply = d.request(r);
+        t.seconds[kind] += start.elapsed().as_secs_f64();
+        t.requests[kind] += 1;
+        reply
+    };
+    let id = timed(d, &Request::Identify, 0, &mut t)?;
+    let Reply::Identity(identity) = id else {
+        return Err(LinkError::Unexpected {
+            link: d.link.describe(),
+            reply: format!("{id:?}"),
+        });
+    };
+    t.identity = identity;
+    if identity[..3] != *b"PMC" || identity[3] != host::PROTOCOL_VERSION {
+        t.mismatches.push(format!(
+            "identify: {identity:02x?} is not a polympc host link of protocol version {}",
+            host::PROTOCOL_VERSION
+        ));
+        return Ok(t);
+    }
+    let frac_bits = u32::from(identity[5]);
+    let divisor = u16::from_le_bytes([identity[6], identity[7]]);
+    let check = |d: &mut Driver<T>, r: Request, kind: usize, t: &mut SelfTest| {
+        let got = timed(d, &r, kind, t)?;
+        let want = r.golden(frac_bits, divisor);
+        if got != want {
+            t.mismatches
+                .push(format!("{r:?}: the board gave {got:?}, the model {want:?}"));
+        }
+        Ok::<Reply, LinkError>(got)
+    };
+    for _ in 0..n {
+        let mut m = || rng.next() & 0xffff;
+        let input = MulInput {
+            a: m(),
+            b: m(),
+            c: m(),
+            d: m(),
+            e: m(),
+            truncate: m() & 1 == 1,
+        };
+        for party in 0..2 {
+            check(d, Request::Mul { party, input }, 1, &mut t)?;
+        }
+    }
+    for k in 0..n {
+        let delta = rng.label() | 1;
+        let (a0, b0, g) = (rng.label(), rng.label(), k as u32);
+        let Reply::Garbled { tg, te, c0 } =
+            check(d, Request::Garble { delta, a0, b0, g }, 2, &mut t)?
+        else {
+            continue;
+        };
+        for (x, y) in [(false, false), (false, true), (true, false), (true, true)] {
+            let a = if x { a0 ^ delta } else { a0 };
+            let b = if y { b0 ^ delta } else { b0 };
+            let got = check(d, Request::Evaluate { a, b, tg, te, g }, 3, &mut t)?;
+            let want = if x & y { c0 ^ delta } else { c0 };
+            if got != Reply::Evaluated(want) {
+                t.mismatches.push(format!(
+                    "gate {g}: {x} AND {y} does not decode to {} on the board's labels",
+                    x & y
+                ));
+            }
+        }
+    }
+    Ok(t)
 }

@@ -8,7 +8,7 @@
 
 #![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
-use bitstreams::host::{Driver, LinkError, SimulatedBoard};
+use bitstreams::host::{self_test, Driver, LinkError, SimulatedBoard, Transport};
 use hdl::beaver_mul::MulInput;
 use hdl::gc::serial::AesSerial;
 use hdl::host::{self, AxisLink, HostLink, Reply, ReplyError, Request};
@@ -166,7 +166,7 @@ fn the_driver_runs_beaver_products_and_garbled_and_gates_on_the_simulated_board(
 fn bad_requests_are_answered_or_dropped() {
     // An unknown opcode gets the one-byte error status.
     let mut link = SimulatedBoard::new(DIVISOR, FRAC).unwrap();
-    let reply = bitstreams::host::Transport::exchange(&mut link, &[0x7f], 9).unwrap();
+    let reply = Transport::exchange(&mut link, &[0x7f], 9).unwrap();
     assert_eq!(reply, [host::STATUS_UNKNOWN]);
     assert_eq!(
         host::decode_reply(0x7f, &reply),
@@ -192,7 +192,7 @@ fn bad_requests_are_answered_or_dropped() {
         g: 4,
     }
     .encode()[..20];
-    let e = bitstreams::host::Transport::exchange(&mut link, half, 49).unwrap_err();
+    let e = Transport::exchange(&mut link, half, 49).unwrap_err();
     assert!(matches!(e, LinkError::Timeout { got: 0, .. }), "{e}");
 }
 
@@ -336,6 +336,50 @@ fn the_axi_stream_top_level_serves_the_same_requests() {
             "{r:?}"
         );
     }
+}
+
+/// A board that flips one bit of every `every`-th reply's last byte.
+struct Faulty {
+    board: SimulatedBoard,
+    every: usize,
+    count: usize,
+}
+
+impl Transport for Faulty {
+    fn exchange(&mut self, request: &[u8], expected: usize) -> Result<Vec<u8>, LinkError> {
+        let mut r = self.board.exchange(request, expected)?;
+        self.count += 1;
+        if self.count % self.every == 0 {
+            if let Some(b) = r.last_mut() {
+                *b ^= 0x10;
+            }
+        }
+        Ok(r)
+    }
+
+    fn describe(&self) -> String {
+        self.board.describe()
+    }
+}
+
+#[test]
+fn the_self_test_passes_on_the_simulated_board_and_catches_a_faulty_one() {
+    let mut d = board();
+    let t = self_test(&mut d, 2, 9).unwrap();
+    assert!(t.passed(), "{:?}", t.mismatches);
+    assert_eq!(t.requests, [1, 4, 2, 8]);
+    assert_eq!(t.identity, host::identity(FRAC, DIVISOR));
+    let mut d = Driver::new(Faulty {
+        board: SimulatedBoard::new(DIVISOR, FRAC).unwrap(),
+        every: 5,
+        count: 0,
+    });
+    let t = self_test(&mut d, 2, 9).unwrap();
+    // Replies 5, 10 and 15 are corrupted: the last product, and each gate's last
+    // evaluation, which then also fails to decode.
+    assert_eq!(t.mismatches.len(), 5, "{:#?}", t.mismatches);
+    assert!(t.mismatches[0].starts_with("Mul { party: 1"));
+    assert!(t.mismatches.iter().any(|m| m.contains("does not decode")));
 }
 
 #[test]

@@ -95,6 +95,10 @@ enum Command {
     /// garbled-AND unit) for a board: yosys, nextpnr-ice40 at the design clock,
     /// icepack; prints utilisation and the maximum frequency from the tools.
     Bitstream(BitstreamArgs),
+    /// Talk to a board running the host link: identify it, then a self-test of Beaver
+    /// multiplications and garbled AND gates against the golden models, over a serial
+    /// port (`--port`) or the top level simulated on Verilator (`--simulate`).
+    Host(HostArgs),
     /// Write a Vivado project for a Xilinx board (`pynq-z2`, `zcu102`, `u250`): the
     /// request engine with AXI-Stream ports, its clock constraint and a non-project Tcl
     /// flow (out of context: synthesis, place, route, reports, checkpoint), checked for
@@ -134,6 +138,7 @@ fn main() -> ExitCode {
         Command::PrivateInfer(args) => private_cmd::private_infer(&args),
         Command::Bitstream(args) => bitstream_cmd(&args),
         Command::Vivado(args) => vivado_cmd(&args),
+        Command::Host(args) => host_cmd(&args),
         Command::Deploy(args) => deploy_cmd(&args),
         Command::Devices => devices(),
         Command::Tools => tools(),
@@ -466,6 +471,88 @@ fn bitstream_cmd(a: &BitstreamArgs) -> Result<()> {
         println!("\nBitstream: {}", report.bitstream.display());
     }
     Ok(())
+}
+
+#[derive(Args)]
+struct HostArgs {
+    /// The board's serial port (its USB-serial bridge, e.g. /dev/ttyUSB1).
+    #[arg(
+        long,
+        required_unless_present = "simulate",
+        conflicts_with = "simulate"
+    )]
+    port: Option<PathBuf>,
+    /// The port's baud rate (the bitstream's).
+    #[arg(long, default_value_t = 115_200)]
+    baud: u32,
+    /// Run against the top level on Verilator instead of a board.
+    #[arg(long)]
+    simulate: bool,
+    /// Fractional bits of the simulated board's multiplier.
+    #[arg(long, default_value_t = hdl::mac::DEFAULT_FRAC_BITS)]
+    frac_bits: u32,
+    /// Beaver multiplications and garbled AND gates in the self-test.
+    #[arg(long, default_value_t = 4)]
+    requests: usize,
+    /// Seed of the self-test's values.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Print JSON instead of the summary.
+    #[arg(long)]
+    json: bool,
+}
+
+fn host_cmd(a: &HostArgs) -> Result<()> {
+    use bitstreams::host::{self_test, Driver, SelfTest, SerialPort, SimulatedBoard};
+    let t: SelfTest = match &a.port {
+        Some(port) => self_test(
+            &mut Driver::new(SerialPort::open(port, a.baud)?),
+            a.requests,
+            a.seed,
+        )?,
+        // Four cycles a bit keeps the simulation short; the protocol is the same.
+        None => self_test(
+            &mut Driver::new(SimulatedBoard::new(4, a.frac_bits)?),
+            a.requests,
+            a.seed,
+        )?,
+    };
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&t)?);
+    } else {
+        let id = t.identity;
+        println!(
+            "board: polympc host link v{}, {}-bit ring, f = {}, UART divisor {}",
+            id[3],
+            id[4],
+            id[5],
+            u16::from_le_bytes([id[6], id[7]])
+        );
+        for (k, name) in ["identify", "Beaver multiply", "garble AND", "evaluate AND"]
+            .iter()
+            .enumerate()
+        {
+            let n = t.requests[k];
+            if n > 0 {
+                println!(
+                    "{name:<16} {n:>4} requests  {:>9.3} ms each",
+                    1e3 * t.seconds[k] / n as f64
+                );
+            }
+        }
+    }
+    if t.passed() {
+        if !a.json {
+            println!("every reply equals the golden model");
+        }
+        Ok(())
+    } else {
+        anyhow::bail!(
+            "{} replies differ from the golden model:\n  {}",
+            t.mismatches.len(),
+            t.mismatches.join("\n  ")
+        )
+    }
 }
 
 #[derive(Args)]
