@@ -34,6 +34,8 @@ fn flow_args<'a>(spec: &'a str, out: &'a str, extra: &[&'a str]) -> Vec<&'a str>
         "0..4",
         "--vectors",
         "50",
+        "--board",
+        "none",
         "--out",
         out,
     ];
@@ -97,10 +99,11 @@ fn the_report_has_the_commands_figures_and_unchanged_stages_are_skipped() {
     let spec = example("mlp");
     let dir = scratch("flow-report");
     let out = dir.to_str().unwrap();
-    let o = polympc(&flow_args(&spec, out, &[]));
+    let board = ["--board", "icebreaker"];
+    let o = polympc(&flow_args(&spec, out, &board));
     assert!(o.status.success(), "{}", stderr(&o));
     let report = read(&dir.join("report.json"));
-    assert_eq!(ran(&report).len(), 8, "{report}");
+    assert_eq!(ran(&report).len(), 9, "{report}");
     for f in ["report.md", "report.html"] {
         let text = std::fs::read_to_string(dir.join(f)).unwrap();
         for plot in [
@@ -179,26 +182,51 @@ fn the_report_has_the_commands_figures_and_unchanged_stages_are_skipped() {
     let flow_private = read(&dir.join("private/private.json"));
     assert_eq!(predictions(&flow_private), predictions(&p));
 
+    // The board: the bitstream's own report and the host link's self-test.
+    let bit = read(&dir.join("board/report.json"));
+    let b = &report["board"];
+    assert_eq!(b["board"], "icebreaker");
+    assert_eq!(b["fmax_mhz"], bit["fmax_mhz"]);
+    assert_eq!(b["clock_mhz"], bit["clock_mhz"]);
+    assert!(b["fmax_mhz"].as_f64().unwrap() >= b["clock_mhz"].as_f64().unwrap());
+    let lc = bit["utilisation"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|u| u["kind"] == "ICESTORM_LC")
+        .unwrap();
+    assert_eq!(b["logic_cells"], lc["used"]);
+    assert_eq!(b["self_test_passed"], true);
+    assert!(dir.join("board/polympc_board.bin").is_file());
+    let md = std::fs::read_to_string(dir.join("report.md")).unwrap();
+    assert!(
+        md.contains("| iCE40 bitstream | host link on the icebreaker"),
+        "{md}"
+    );
+
     // Nothing changed: every stage is skipped.
-    let again = polympc(&flow_args(&spec, out, &[]));
+    let again = polympc(&flow_args(&spec, out, &board));
     assert!(again.status.success(), "{}", stderr(&again));
     let report = read(&dir.join("report.json"));
     assert!(ran(&report).is_empty(), "{:?}", statuses(&report));
 
     // Other images: only private inference runs again.
-    let o = polympc(&flow_args(&spec, out, &["--images", "0..2"]));
+    let o = polympc(&flow_args(
+        &spec,
+        out,
+        &["--images", "0..2", "--board", "icebreaker"],
+    ));
     assert!(o.status.success(), "{}", stderr(&o));
     let report = read(&dir.join("report.json"));
     assert_eq!(ran(&report), ["private"]);
     assert_eq!(report["private"]["images"], 2);
 
-    // --from reruns that stage and every later one.
+    // --from reruns that stage and every later one (the board left out this time).
     let o = polympc(&flow_args(&spec, out, &["--from", "hdl"]));
     assert!(o.status.success(), "{}", stderr(&o));
-    assert_eq!(
-        ran(&read(&dir.join("report.json"))),
-        ["hdl", "verify", "private"]
-    );
+    let report = read(&dir.join("report.json"));
+    assert_eq!(ran(&report), ["hdl", "verify", "private", "board"]);
+    assert!(report["board"].is_null());
     let _ = std::fs::remove_dir_all(&dir);
 }
 
@@ -252,7 +280,7 @@ fn an_interrupted_flow_resumes_without_redoing_finished_stages() {
     let report = read(&dir.join("report.json"));
     assert_eq!(
         ran(&report),
-        ["estimate", "schedule", "hdl", "verify", "private"]
+        ["estimate", "schedule", "hdl", "verify", "private", "board"]
     );
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -70,6 +70,10 @@ pub struct FlowArgs {
     /// Open the HTML report in a browser (`xdg-open`) at the end.
     #[arg(long)]
     pub open: bool,
+    /// The iCE40 board of the board stage (`polympc bitstream`, then the host link's
+    /// self-test on Verilator); `none` leaves the stage out.
+    #[arg(long, default_value = "alchitry-cu")]
+    pub board: String,
 }
 
 /// A stage of the flow, in order.
@@ -91,11 +95,13 @@ pub enum Stage {
     Verify,
     /// Private inference of test images through the protocol.
     Private,
+    /// The host link's iCE40 bitstream for a board, and its self-test on Verilator.
+    Board,
 }
 
 impl Stage {
     /// Every stage, in order.
-    pub const ALL: [Stage; 8] = [
+    pub const ALL: [Stage; 9] = [
         Stage::Train,
         Stage::Graph,
         Stage::Explore,
@@ -104,6 +110,7 @@ impl Stage {
         Stage::Hdl,
         Stage::Verify,
         Stage::Private,
+        Stage::Board,
     ];
 
     /// The stage's folder name.
@@ -117,6 +124,7 @@ impl Stage {
             Stage::Hdl => "hdl",
             Stage::Verify => "verify",
             Stage::Private => "private",
+            Stage::Board => "board",
         }
     }
 
@@ -130,6 +138,7 @@ impl Stage {
             Stage::Hdl => "Verilog",
             Stage::Verify => "Verilator verification",
             Stage::Private => "private inference",
+            Stage::Board => "iCE40 bitstream and host link",
         }
     }
 
@@ -386,6 +395,40 @@ impl FlowArgs {
                     inputs: vec![t.spec, t.weights],
                 }
             }
+            // The host link's design does not depend on the network: the board and
+            // the frac bits are in the command lines the stamp hashes.
+            Stage::Board if self.board == "none" => Plan {
+                steps: vec![],
+                inputs: vec![],
+            },
+            Stage::Board => Plan {
+                steps: vec![
+                    Step {
+                        args: own(&[
+                            "bitstream",
+                            "--board",
+                            &self.board,
+                            "--out",
+                            "{dir}",
+                            "--json",
+                        ]),
+                        stdout: Some("bitstream.json"),
+                    },
+                    Step {
+                        args: own(&[
+                            "host",
+                            "--simulate",
+                            "--requests",
+                            "2",
+                            "--seed",
+                            &seed,
+                            "--json",
+                        ]),
+                        stdout: Some("host.json"),
+                    },
+                ],
+                inputs: vec![],
+            },
         })
     }
 }

@@ -129,6 +129,9 @@ struct Inputs {
     schedule: Value,
     verify: Value,
     private: Value,
+    /// The board stage's bitstream report and host self-test (absent with
+    /// `--board none`).
+    board: Option<(Value, Value)>,
 }
 
 impl Inputs {
@@ -142,6 +145,13 @@ impl Inputs {
             schedule: j(Stage::Schedule, "schedule.json")?,
             verify: j(Stage::Verify, "verify.json")?,
             private: j(Stage::Private, "private.json")?,
+            board: match at.dir(Stage::Board).join("bitstream.json").exists() {
+                true => Some((
+                    j(Stage::Board, "bitstream.json")?,
+                    j(Stage::Board, "host.json")?,
+                )),
+                false => None,
+            },
         })
     }
 }
@@ -217,6 +227,20 @@ fn figures(i: &Inputs, a: &FlowArgs, runs: &[StageRun]) -> Value {
             "online_bytes_measured": measured,
             "online_bytes_predicted": predicted,
         },
+        "board": i.board.as_ref().map(|(b, h)| {
+            let lc = arr(&b["utilisation"]).iter().find(|x| x["kind"] == "ICESTORM_LC");
+            json!({
+                "board": b["board"],
+                "part": b["part"],
+                "clock_mhz": b["clock_mhz"],
+                "fmax_mhz": b["fmax_mhz"],
+                "logic_cells": lc.map(|x| x["used"].clone()),
+                "logic_cells_available": lc.map(|x| x["available"].clone()),
+                "request_us": b["request_us"],
+                "self_test_requests": h["requests"],
+                "self_test_passed": arr(&h["mismatches"]).is_empty(),
+            })
+        }),
         "stages": runs,
     })
 }
@@ -243,6 +267,21 @@ fn blocks(i: &Inputs, k: &Value) -> Vec<Block> {
         gc["engines"], gc["aes_cores"], gc["aes_round_units"], gc["sbox"].as_str().unwrap_or("?"),
         acc["buffers"]["activation_kib"], acc["buffers"]["weight_kib"]
     );
+    let bd = &k["board"];
+    let board_row = (!bd.is_null()).then(|| {
+        row(&[
+            &"iCE40 bitstream",
+            &format!(
+                "host link on the {}: {} of {} logic cells, {} MHz (nextpnr's maximum {:.2} MHz); self-test on Verilator {}",
+                bd["board"].as_str().unwrap_or("?"),
+                bd["logic_cells"],
+                bd["logic_cells_available"],
+                f(&bd["clock_mhz"]),
+                f(&bd["fmax_mhz"]),
+                if bd["self_test_passed"] == true { "passed" } else { "FAILED" }
+            ),
+        ])
+    });
     let mut b = vec![
         Block::Heading(format!(
             "polympc flow: {} on {} over {}",
@@ -310,7 +349,10 @@ fn blocks(i: &Inputs, k: &Value) -> Vec<Block> {
                         p["online_bytes_predicted"]
                     ),
                 ]),
-            ],
+            ]
+            .into_iter()
+            .chain(board_row)
+            .collect(),
         ),
         Block::Heading("Training".into()),
         Block::Para(format!(
@@ -453,6 +495,39 @@ fn blocks(i: &Inputs, k: &Value) -> Vec<Block> {
             })
             .collect(),
     ));
+    if let Some((bit, _)) = &i.board {
+        b.push(Block::Heading("Board".into()));
+        b.push(Block::Para(format!(
+            "The host link (UART, request engine, a 16-bit Beaver multiplier, a garbled-AND unit on a column-serial AES core) for the {} ({}): `board/polympc_board.bin`, {} with {} MHz design clock, nextpnr's maximum frequency {:.2} MHz. Its self-test on Verilator ({} Beaver products, {} garbled and {} evaluated AND gates): {}. `polympc deploy --board {} --bitstream board/polympc_board.bin` programs it; `polympc host --port PORT` runs the self-test on it.",
+            bd["board"].as_str().unwrap_or("?"),
+            bd["part"].as_str().unwrap_or("?"),
+            if bit["pll"].is_null() { "oscillator" } else { "PLL" },
+            f(&bd["clock_mhz"]),
+            f(&bd["fmax_mhz"]),
+            bd["self_test_requests"][1],
+            bd["self_test_requests"][2],
+            bd["self_test_requests"][3],
+            if bd["self_test_passed"] == true { "every reply equal to the golden model" } else { "FAILED" },
+            bd["board"].as_str().unwrap_or("?"),
+        )));
+        let mut rows: Vec<Vec<String>> = arr(&bit["utilisation"])
+            .iter()
+            .filter(|x| u(&x["used"]) > 0)
+            .map(|x| {
+                row(&[
+                    &x["kind"].as_str().unwrap_or("?"),
+                    &format!("{} / {}", x["used"], x["available"]),
+                ])
+            })
+            .collect();
+        for r in arr(&bit["request_us"]) {
+            rows.push(row(&[
+                &format!("{} over the UART (modelled)", r[0].as_str().unwrap_or("?")),
+                &format!("{:.0} µs", f(&r[1])),
+            ]));
+        }
+        b.push(table(&["figure", "value"], rows));
+    }
     b.push(Block::Heading("Stages".into()));
     b.push(table(
         &["stage", "this run", "seconds", "folder"],

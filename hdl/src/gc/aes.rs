@@ -28,7 +28,8 @@ const fn gmul(mut a: u8, mut b: u8) -> u8 {
     p
 }
 
-const fn xtime(a: u8) -> u8 {
+/// Multiplication by x in GF(2^8).
+pub(crate) const fn xtime(a: u8) -> u8 {
     (a << 1) ^ if a & 0x80 != 0 { 0x1b } else { 0 }
 }
 
@@ -170,9 +171,10 @@ fn concat(names: impl DoubleEndedIterator<Item = String>) -> String {
 
 /// The body of [`AesRound`]'s module: the S-box as a case table, ShiftRows as wiring,
 /// MixColumns with `xtime`, the key step.
-fn round_verilog() -> String {
-    // The S-box as a ROM (an initialised array): compact for Verilator, a ROM or
-    // logic for synthesis.
+/// The Verilog both AES cores' round logic starts with: the S-box as a ROM `sb` (an
+/// initialised array: compact for Verilator, a ROM or logic for synthesis), `xt`
+/// (multiplication by x) and `rc`, the round constant of the 4-bit input `round`.
+pub(crate) fn round_tables_verilog() -> String {
     let mut v = String::from("reg [7:0] sb [0:255];\ninitial begin\n");
     for (i, s) in SBOX.iter().enumerate() {
         let _ = writeln!(v, "  sb[{i}] = 8'h{s:02x};");
@@ -181,6 +183,16 @@ fn round_verilog() -> String {
     v.push_str(
         "function [7:0] xt;\n  input [7:0] xt_in;\n  xt = {xt_in[6:0], 1'b0} ^ (8'h1b & {8{xt_in[7]}});\nendfunction\n\n",
     );
+    v.push_str("reg [7:0] rc;\nalways @(*) begin\n  case (round)\n");
+    for r in 1..=10 {
+        let _ = writeln!(v, "    4'd{r}: rc = 8'h{:02x};", rcon(r));
+    }
+    v.push_str("    default: rc = 8'h00;\n  endcase\nend\n");
+    v
+}
+
+fn round_verilog() -> String {
+    let mut v = round_tables_verilog();
     for c in 0..4 {
         for row in 0..4 {
             let from = row + 4 * ((c + row) % 4);
@@ -207,11 +219,6 @@ fn round_verilog() -> String {
             );
         }
     }
-    v.push_str("reg [7:0] rc;\nalways @(*) begin\n  case (round)\n");
-    for r in 1..=10 {
-        let _ = writeln!(v, "    4'd{r}: rc = 8'h{:02x};", rcon(r));
-    }
-    v.push_str("    default: rc = 8'h00;\n  endcase\nend\n");
     let _ = writeln!(
         v,
         "wire [31:0] t = {{sb[{}], sb[{}], sb[{}], sb[{}] ^ rc}};",

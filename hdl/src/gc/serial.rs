@@ -16,13 +16,9 @@
 //! until the next block ([`aes_serial`](perf_model::accel::units::aes_serial)).
 //! [`step`] is the datapath's golden model and [`encrypt`] runs it a block through.
 
-use super::aes::{rcon, SBOX};
+use super::aes::{rcon, round_tables_verilog, xtime, SBOX};
 use rust_hdl::prelude::*;
 use std::fmt::Write as _;
-
-fn xtime(a: u8) -> u8 {
-    (a << 1) ^ if a & 0x80 != 0 { 0x1b } else { 0 }
-}
 
 fn col(x: u128, c: usize) -> u32 {
     (x >> (32 * c)) as u32
@@ -155,19 +151,7 @@ impl Logic for ColumnStep {
 
 /// The body of [`ColumnStep`]'s module.
 fn step_verilog() -> String {
-    let mut v = String::from("reg [7:0] sb [0:255];\ninitial begin\n");
-    for (i, s) in SBOX.iter().enumerate() {
-        let _ = writeln!(v, "  sb[{i}] = 8'h{s:02x};");
-    }
-    v.push_str("end\n\n");
-    v.push_str(
-        "function [7:0] xt;\n  input [7:0] xt_in;\n  xt = {xt_in[6:0], 1'b0} ^ (8'h1b & {8{xt_in[7]}});\nendfunction\n\n",
-    );
-    v.push_str("reg [7:0] rc;\nalways @(*) begin\n  case (round)\n");
-    for r in 1..=10 {
-        let _ = writeln!(v, "    4'd{r}: rc = 8'h{:02x};", rcon(r));
-    }
-    v.push_str("    default: rc = 8'h00;\n  endcase\nend\n");
+    let mut v = round_tables_verilog();
     // The S-boxes' input: RotWord of the key's last column, or ShiftRows' bytes.
     v.push_str(
         "wire [31:0] w = (phase == 3'd0) ? {rk[103:96], rk[127:120], rk[119:112], rk[111:104]}\n\
