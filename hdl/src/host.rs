@@ -273,11 +273,6 @@ pub fn decode_reply(op: u8, bytes: &[u8]) -> Result<Reply, ReplyError> {
     })
 }
 
-/// The hash input `2x ^ tweak`.
-fn hash(h: &Hasher, x: Label, tweak: u64) -> Label {
-    h.hash(x, tweak)
-}
-
 fn mask(bit: bool, x: Label) -> Label {
     if bit {
         x
@@ -290,8 +285,8 @@ fn mask(bit: bool, x: Label) -> Label {
 pub fn garble_and(h: &Hasher, delta: Label, a0: Label, b0: Label, g: u32) -> [Label; 3] {
     let j = 2 * u64::from(g);
     let (pa, pb) = (a0 & 1 == 1, b0 & 1 == 1);
-    let (ha0, ha1) = (hash(h, a0, j), hash(h, a0 ^ delta, j));
-    let (hb0, hb1) = (hash(h, b0, j + 1), hash(h, b0 ^ delta, j + 1));
+    let (ha0, ha1) = (h.hash(a0, j), h.hash(a0 ^ delta, j));
+    let (hb0, hb1) = (h.hash(b0, j + 1), h.hash(b0 ^ delta, j + 1));
     let tg = ha0 ^ ha1 ^ mask(pb, delta);
     let wg = ha0 ^ mask(pa, tg);
     let te = hb0 ^ hb1 ^ a0;
@@ -302,8 +297,8 @@ pub fn garble_and(h: &Hasher, delta: Label, a0: Label, b0: Label, g: u32) -> [La
 /// Half-gates evaluation of AND gate `g`: the output's label (the golden model).
 pub fn evaluate_and(h: &Hasher, a: Label, b: Label, tg: Label, te: Label, g: u32) -> Label {
     let j = 2 * u64::from(g);
-    let wg = hash(h, a, j) ^ mask(a & 1 == 1, tg);
-    let we = hash(h, b, j + 1) ^ mask(b & 1 == 1, te ^ a);
+    let wg = h.hash(a, j) ^ mask(a & 1 == 1, tg);
+    let we = h.hash(b, j + 1) ^ mask(b & 1 == 1, te ^ a);
     wg ^ we
 }
 
