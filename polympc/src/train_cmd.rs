@@ -249,12 +249,7 @@ pub fn train(a: &TrainArgs) -> Result<()> {
         training::runtime()
     );
     if a.sweep {
-        let sites = spec
-            .spec()
-            .layers
-            .iter()
-            .filter(|l| l.op.is_activation())
-            .count();
+        let sites = training::sweep::activation_sites(&spec);
         let runs = training::sweep::plan(&config, &a.lambdas, sites);
         let results = training::sweep::sweep(&job, &runs, &a.out)?;
         println!(

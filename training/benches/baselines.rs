@@ -12,7 +12,7 @@
 use perf_model::{AcceleratorConfig, CheckedSpec, CostModel, Device, NetworkProfile};
 use std::path::Path;
 use training::data::{Dataset, DatasetKind, FASHION_MNIST_DIR};
-use training::sweep::{plan, sweep};
+use training::sweep::{activation_sites, plan, sweep};
 use training::train::{Job, TrainConfig};
 
 fn env(name: &str, default: usize) -> usize {
@@ -47,13 +47,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         progress: false,
         stop_after: None,
     };
-    let sites = spec
-        .spec()
-        .layers
-        .iter()
-        .filter(|l| l.op.is_activation())
-        .count();
-    let runs = plan(&base, &[0.003, 0.01, 0.1], sites);
+    let runs = plan(&base, &[0.003, 0.01, 0.1], activation_sites(&spec));
     let t0 = std::time::Instant::now();
     let results = sweep(&job, &runs, &out)?;
     let _ = std::fs::remove_dir_all(&out);

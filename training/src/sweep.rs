@@ -11,6 +11,16 @@ use crate::TrainError;
 use perf_model::io::write_atomic;
 use std::path::{Path, PathBuf};
 
+/// The activation sites of a spec: the runs of Delphi-style replacement go up to one
+/// fewer than these.
+pub fn activation_sites(spec: &perf_model::CheckedSpec) -> usize {
+    spec.spec()
+        .layers
+        .iter()
+        .filter(|l| l.op.is_activation())
+        .count()
+}
+
 /// The runs of a sweep: (folder name, family, configuration).
 pub fn plan(
     base: &TrainConfig,
