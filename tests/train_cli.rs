@@ -140,3 +140,66 @@ fn bad_inputs_get_clear_errors() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn a_sweep_trains_every_family_and_resumes_without_retraining() {
+    let spec = example("mlp");
+    let dir = scratch("train-sweep");
+    let out = dir.to_str().unwrap();
+    let args = [
+        "train",
+        &spec,
+        "--sweep",
+        "--lambdas",
+        "0.01",
+        "--search-epochs",
+        "1",
+        "--epochs",
+        "1",
+        "--train-limit",
+        "1000",
+        "--test-limit",
+        "200",
+        "--quiet",
+        "--out",
+        out,
+    ];
+    let o = polympc(&args);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let csv = std::fs::read_to_string(dir.join("pareto.csv")).unwrap();
+    let families: Vec<&str> = csv
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').next().unwrap())
+        .collect();
+    // The MLP has two activation sites: Delphi replaces one layer.
+    assert_eq!(
+        families,
+        ["all-relu", "all-poly", "polympc", "delphi", "autorep"],
+        "{csv}"
+    );
+    assert!(dir.join("pareto.svg").is_file());
+    // A second run finds every report and trains nothing: no run's report is
+    // rewritten, and the fronts are the same.
+    let reports = || -> Vec<std::time::SystemTime> {
+        let mut v: Vec<_> = std::fs::read_dir(dir.join("runs"))
+            .unwrap()
+            .map(|e| {
+                let p = e.unwrap().path().join("report.json");
+                std::fs::metadata(p).unwrap().modified().unwrap()
+            })
+            .collect();
+        v.sort();
+        v
+    };
+    let before = reports();
+    assert_eq!(before.len(), 5);
+    let o = polympc(&args);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(reports(), before);
+    assert_eq!(
+        std::fs::read_to_string(dir.join("pareto.csv")).unwrap(),
+        csv
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
