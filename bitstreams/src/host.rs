@@ -157,14 +157,20 @@ impl Transport for SimulatedBoard {
     fn exchange(&mut self, request: &[u8], expected: usize) -> Result<Vec<u8>, LinkError> {
         let sent = self.line.len() as u64;
         self.line.extend(uart::encode(request, self.divisor, 0));
-        let mut line = self.line.clone();
-        line.extend(std::iter::repeat_n(true, self.budget(expected)));
+        let budget = self.budget(expected);
         let rx = self.design.port("rx").unwrap_or(0);
         let tx = self.design.port("tx").unwrap_or(0);
-        let mut cycles = vec![vec![0u128; self.design.inputs().len()]; line.len()];
-        for (c, &b) in cycles.iter_mut().zip(&line) {
-            c[rx] = u128::from(b);
-        }
+        let inputs = self.design.inputs().len();
+        let cycles: Vec<Vec<u128>> = self
+            .line
+            .iter()
+            .chain(std::iter::repeat_n(&true, budget))
+            .map(|&b| {
+                let mut c = vec![0u128; inputs];
+                c[rx] = u128::from(b);
+                c
+            })
+            .collect();
         let out = self.design.run(&cycles, None)?;
         let tx_line: Vec<bool> = out.iter().map(|o| o[tx] == 1).collect();
         let bytes = uart::decode(&tx_line, self.divisor)?;
@@ -183,7 +189,7 @@ impl Transport for SimulatedBoard {
         if new.len() < expected && new.first() != Some(&host::STATUS_UNKNOWN) {
             return Err(LinkError::Timeout {
                 link: self.describe(),
-                waited: format!("{} cycles", self.budget(expected)),
+                waited: format!("{budget} cycles"),
                 got: new.len(),
                 expected,
             });

@@ -88,6 +88,13 @@ pub struct BuildOptions {
     pub out: PathBuf,
 }
 
+impl BuildOptions {
+    /// The design clock asked for, MHz.
+    pub fn requested_mhz(&self) -> f64 {
+        self.freq_mhz.unwrap_or(self.board.design_mhz())
+    }
+}
+
 /// Used and available cells of one kind, as nextpnr reports them.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Usage {
@@ -344,15 +351,16 @@ fn run(cmd: &mut Command, log: &Path) -> Result<(String, bool), BuildError> {
 /// The steps of a build, for progress reports.
 pub const STEPS: [&str; 3] = ["yosys", "nextpnr-ice40", "icepack"];
 
-/// Builds the bitstream into `opts.out` (created; files replaced only when the build
-/// succeeds), calling `step` as each tool starts.
+/// Builds the bitstream into `opts.out` (created; the bitstream and its files replaced
+/// only when the build succeeds, the tools' logs by every run), calling `step` as each
+/// tool starts.
 pub fn build(opts: &BuildOptions, mut step: impl FnMut(usize)) -> Result<BuildReport, BuildError> {
     let b = &opts.board;
     let clock_err = |message: String| BuildError::Clock {
         board: b.name.clone(),
         message,
     };
-    let requested = opts.freq_mhz.unwrap_or(b.design_mhz());
+    let requested = opts.requested_mhz();
     if !(requested.is_finite() && requested > 0.0) {
         return Err(clock_err(format!("--freq {requested}: not a clock")));
     }
@@ -371,7 +379,8 @@ pub fn build(opts: &BuildOptions, mut step: impl FnMut(usize)) -> Result<BuildRe
     let tools = [yosys()?, nextpnr_ice40()?, icepack()?];
     let part = format!("iCE40-{} ({})", b.family.to_uppercase(), b.package);
 
-    // Build in a scratch folder beside the output; move the files in at the end.
+    // Build in a scratch folder beside the output and move the files in at the end;
+    // the tools' logs go straight to the output, so a failed build leaves them there.
     let out = &opts.out;
     std::fs::create_dir_all(out).map_err(io(out))?;
     let work = out.join(format!(".build-{}", std::process::id()));
@@ -381,15 +390,8 @@ pub fn build(opts: &BuildOptions, mut step: impl FnMut(usize)) -> Result<BuildRe
     let report = match result {
         Ok(r) => r,
         Err(e) => {
-            // Keep the logs for the error's reader; the rest goes.
-            for log in ["yosys.log", "nextpnr.log", "icepack.log"] {
-                let from = work.join(log);
-                if from.is_file() {
-                    let _ = std::fs::rename(&from, out.join(log));
-                }
-            }
             let _ = std::fs::remove_dir_all(&work);
-            return Err(relocate(e, &work, out));
+            return Err(e);
         }
     };
     let mut files: Vec<PathBuf> = std::fs::read_dir(&work)
@@ -404,38 +406,6 @@ pub fn build(opts: &BuildOptions, mut step: impl FnMut(usize)) -> Result<BuildRe
     }
     let _ = std::fs::remove_dir_all(&work);
     Ok(report)
-}
-
-/// An error's log paths, moved from the scratch folder to the output folder.
-fn relocate(e: BuildError, work: &Path, out: &Path) -> BuildError {
-    let moved = |p: PathBuf| match p.strip_prefix(work) {
-        Ok(rel) => out.join(rel),
-        Err(_) => p,
-    };
-    match e {
-        BuildError::NoFit { part, short, log } => BuildError::NoFit {
-            part,
-            short,
-            log: moved(log),
-        },
-        BuildError::Timing {
-            part,
-            fmax_mhz,
-            requested_mhz,
-            log,
-        } => BuildError::Timing {
-            part,
-            fmax_mhz,
-            requested_mhz,
-            log: moved(log),
-        },
-        BuildError::Failed { tool, log, tail } => BuildError::Failed {
-            tool,
-            log: moved(log),
-            tail,
-        },
-        other => other,
-    }
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -460,13 +430,12 @@ fn build_in(
         &hdl::verilog(HostLink::new(divisor, opts.frac_bits)),
     )?;
     let top = write("polympc_board.v", &wrapper(pll.as_ref(), b.leds.len()))?;
-    let mut constraints = b.pcf(&["clk", "uart_rx", "uart_tx"]);
-    match b.leds.as_slice() {
-        [] => {}
-        [one] => constraints.push_str(&format!("set_io -nowarn led {one}\n")),
-        [first, second, ..] => constraints.push_str(&format!(
-            "set_io -nowarn led[0] {first}\nset_io -nowarn led[1] {second}\n"
-        )),
+    // The wrapper's `led[1:0]` takes the board's first LEDs (the others are
+    // constrained `-nowarn`, so nextpnr passes over them); a single LED is a scalar
+    // port, which the board's constraints do not name.
+    let mut constraints = b.pcf(&["clk", "uart_rx", "uart_tx", "led"]);
+    if let [one] = b.leds.as_slice() {
+        constraints.push_str(&format!("set_io -nowarn led {one}\n"));
     }
     let pcf = write("polympc_board.pcf", &constraints)?;
     let ultraplus = b.family.starts_with("up");
@@ -481,7 +450,7 @@ fn build_in(
         if ultraplus { " -dsp -spram" } else { "" },
         json.display()
     );
-    let ylog = work.join("yosys.log");
+    let ylog = opts.out.join("yosys.log");
     let (ytext, ok) = run(Command::new(&tools[0].path).args(["-p", &script]), &ylog)?;
     if !ok {
         return Err(BuildError::Failed {
@@ -491,7 +460,7 @@ fn build_in(
         });
     }
     let yosys_s = t0.elapsed().as_secs_f64();
-    let cells = crate::synth::parse_stat(&ytext.replace("=== polympc_board ===", "=== top ==="));
+    let cells = crate::synth::parse_module_stat(&ytext, "polympc_board");
     let yosys_cells = vec![
         ("SB_LUT4".to_string(), cells.luts),
         ("SB_CARRY".to_string(), cells.carries),
@@ -504,7 +473,7 @@ fn build_in(
     step(1);
     let t1 = std::time::Instant::now();
     let asc = work.join("polympc_board.asc");
-    let nlog = work.join("nextpnr.log");
+    let nlog = opts.out.join("nextpnr.log");
     let (ntext, ok) = run(
         Command::new(&tools[1].path)
             .arg(format!("--{}", b.family))
@@ -556,7 +525,7 @@ fn build_in(
     step(2);
     let t2 = std::time::Instant::now();
     let bin = work.join("polympc_board.bin");
-    let plog = work.join("icepack.log");
+    let plog = opts.out.join("icepack.log");
     let (ptext, ok) = run(Command::new(&tools[2].path).arg(&asc).arg(&bin), &plog)?;
     if !ok || !bin.is_file() {
         return Err(BuildError::Failed {
@@ -569,7 +538,7 @@ fn build_in(
         board: b.name.clone(),
         part: part.to_string(),
         oscillator_mhz: b.clock.mhz,
-        requested_mhz: opts.freq_mhz.unwrap_or(b.design_mhz()),
+        requested_mhz: opts.requested_mhz(),
         clock_mhz: clock,
         pll,
         fmax_mhz,

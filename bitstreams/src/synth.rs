@@ -46,9 +46,14 @@ pub enum SynthError {
     },
 }
 
-/// Parses the last `stat` table of a yosys log.
+/// Parses the last `stat` table of a yosys log for the module `top`.
 pub fn parse_stat(log: &str) -> Ice40Cells {
-    let from = log.rfind("=== top ===").unwrap_or(0);
+    parse_module_stat(log, "top")
+}
+
+/// Parses the last `stat` table of a yosys log for `module`.
+pub fn parse_module_stat(log: &str, module: &str) -> Ice40Cells {
+    let from = log.rfind(&format!("=== {module} ===")).unwrap_or(0);
     let mut c = Ice40Cells::default();
     for line in log[from..].lines() {
         let mut words = line.split_whitespace();

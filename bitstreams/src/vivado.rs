@@ -222,11 +222,9 @@ pub fn generate(
         readme(board, mhz),
     ];
     for (name, text) in FILES.iter().zip(&texts) {
-        // Each file written beside its place and renamed: none is left half-written.
+        // Written atomically: none is left half-written.
         let path = out.join(name);
-        let tmp = out.join(format!(".{name}.partial"));
-        std::fs::write(&tmp, text).map_err(io(&tmp))?;
-        std::fs::rename(&tmp, &path).map_err(io(&path))?;
+        perf_model::io::write_atomic(&path, text.as_bytes()).map_err(io(&path))?;
     }
     check(out, board, mhz)
 }

@@ -145,12 +145,13 @@ impl Inputs {
             schedule: j(Stage::Schedule, "schedule.json")?,
             verify: j(Stage::Verify, "verify.json")?,
             private: j(Stage::Private, "private.json")?,
-            board: match at.dir(Stage::Board).join("bitstream.json").exists() {
-                true => Some((
+            board: if at.dir(Stage::Board).join("bitstream.json").exists() {
+                Some((
                     j(Stage::Board, "bitstream.json")?,
                     j(Stage::Board, "host.json")?,
-                )),
-                false => None,
+                ))
+            } else {
+                None
             },
         })
     }
