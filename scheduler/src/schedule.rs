@@ -87,10 +87,12 @@ impl Unit {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(tag = "work", rename_all = "snake_case")]
 pub enum Work {
-    /// Multiply-accumulates on the MAC array.
+    /// Dot products on the MAC array (split over tiles by dot product).
     Macs {
-        /// How many.
+        /// Multiply-accumulates in all.
         n: u64,
+        /// Dot products (output elements); each is `n / dots` multiply-accumulates.
+        dots: u64,
     },
     /// Element-wise ring operations on the MAC array.
     Elementwise {
@@ -148,7 +150,7 @@ impl Work {
 
     fn amount(&self) -> u64 {
         match *self {
-            Work::Macs { n }
+            Work::Macs { dots: n, .. }
             | Work::Elementwise { n }
             | Work::Beaver { n }
             | Work::Labels { n }
@@ -161,7 +163,10 @@ impl Work {
 
     fn with_amount(&self, a: u64) -> Work {
         match *self {
-            Work::Macs { .. } => Work::Macs { n: a },
+            Work::Macs { n, dots } => Work::Macs {
+                n: n.checked_div(dots).unwrap_or(0) * a,
+                dots: a,
+            },
             Work::Elementwise { .. } => Work::Elementwise { n: a },
             Work::Beaver { .. } => Work::Beaver { n: a },
             Work::Labels { .. } => Work::Labels { n: a },
@@ -220,7 +225,10 @@ pub fn steps(op: &Operation, elements: u64, l: u32) -> Vec<Step> {
             }]);
             out.push(send(&cost.flights[0]));
         }
-        Operation::Linear { .. } => out.push(vec![Work::Macs { n: cost.macs }]),
+        Operation::Linear { .. } => out.push(vec![Work::Macs {
+            n: cost.macs,
+            dots: elements,
+        }]),
         Operation::Elementwise { .. } | Operation::Truncate => {
             out.push(vec![Work::Elementwise {
                 n: cost.elementwise,
@@ -284,8 +292,11 @@ impl Timer<'_> {
         let lanes = u64::from(c.mac_lanes);
         let engines = u64::from(c.gc.engines);
         match *w {
-            Work::Macs { n } => (n.div_ceil(lanes), units::mac_lane(l).latency),
-            Work::Elementwise { n } => (n.div_ceil(lanes), 1),
+            Work::Macs { n, dots } => (
+                units::mac_array_dots(dots, n.checked_div(dots).unwrap_or(0), lanes),
+                units::mac_array(l).latency,
+            ),
+            Work::Elementwise { n } => (n.div_ceil(lanes), units::mac_array(l).latency),
             Work::Beaver { n } => {
                 let t = units::beaver_lane(l);
                 (n.div_ceil(c.beaver_lanes.into()) * t.ii, t.latency)
@@ -315,7 +326,13 @@ impl Timer<'_> {
         let lanes = f64::from(c.mac_lanes);
         let engines = f64::from(c.gc.engines);
         match *w {
-            Work::Macs { n } | Work::Elementwise { n } => n as f64 / lanes,
+            // Whole groups of rows, each its pairs plus the mask's.
+            Work::Macs { n, dots } => units::mac_array_dots(
+                dots,
+                n.checked_div(dots).unwrap_or(0),
+                u64::from(c.mac_lanes),
+            ) as f64,
+            Work::Elementwise { n } => n as f64 / lanes,
             Work::Beaver { n } => n as f64 / f64::from(c.beaver_lanes),
             Work::Labels { n } => n as f64 / engines,
             // The engines run circuits in batches of at most what their label RAM
@@ -432,12 +449,14 @@ pub struct Schedule {
 pub enum ScheduleError {
     /// One element's shares do not fit the activation buffer.
     #[error(
-        "{label}: one output element's shares ({need} bytes, double-buffered) do not fit the \
-         {have}-byte activation buffer"
+        "{label}: the shares of {group} output element(s) ({need} bytes, double-buffered) do not \
+         fit the {have}-byte activation buffer"
     )]
     Buffer {
         /// The operator.
         label: String,
+        /// The fewest output elements a tile holds (a group of MAC lanes, or one).
+        group: u64,
         /// Bytes needed.
         need: u64,
         /// Bytes available.
@@ -469,9 +488,30 @@ impl Default for ScheduleOptions {
 
 /// Tile `k`'s part of `t` of an amount `a` (the parts add up to `a`).
 fn part(a: u64, k: u32, t: u32) -> u64 {
-    let (k, t) = (u128::from(k), u128::from(t.max(1)));
-    let a = u128::from(a);
-    ((a * (k + 1)) / t - (a * k) / t) as u64
+    part_aligned(a, k, t, 1)
+}
+
+/// Tile `k`'s part of `t` of an amount `a`, cut at multiples of `q` (the parts add up
+/// to `a`; some may be empty).
+fn part_aligned(a: u64, k: u32, t: u32, q: u64) -> u64 {
+    let (k, t, q) = (u128::from(k), u128::from(t.max(1)), u128::from(q.max(1)));
+    let (a, whole) = (u128::from(a), u128::from(a.div_ceil(q.max(1) as u64)));
+    let start = |k: u128| ((whole * k / t) * q).min(a);
+    (start(k + 1) - start(k)) as u64
+}
+
+impl Work {
+    /// Tile `k`'s part of `t` of the work's amount. Work on the MAC array is cut at
+    /// multiples of its `lanes`, so every tile but the last fills whole groups of
+    /// lanes and starts on a row of the banked activation memory.
+    fn part(&self, k: u32, t: u32, lanes: u32) -> u64 {
+        match self {
+            Work::Macs { .. } | Work::Elementwise { .. } => {
+                part_aligned(self.amount(), k, t, lanes.into())
+            }
+            _ => part(self.amount(), k, t),
+        }
+    }
 }
 
 /// The busy intervals of one unit, by start.
@@ -538,7 +578,7 @@ fn tile_node(
         for (j, step) in steps.iter().enumerate() {
             let mut next = ready;
             for w in step {
-                let piece = w.with_amount(part(w.amount(), k, tiles));
+                let piece = w.with_amount(w.part(k, tiles, timer.c.mac_lanes));
                 let (busy, then) = timer.time(&piece);
                 if busy == 0 {
                     continue;
@@ -667,15 +707,39 @@ pub fn schedule(
             .max(1);
         let per_out = (in_elems as f64 / node.elements.max(1) as f64).ceil() as u64 + 1;
         let elem_bytes = perf_model::protocol::ring_bytes(per_out, l) * 2;
-        if elem_bytes > buffer {
+        // Tiles of work on the MAC array hold whole groups of its lanes.
+        let on_array = steps
+            .iter()
+            .flatten()
+            .any(|w| matches!(w, Work::Macs { .. } | Work::Elementwise { .. }));
+        let group = if on_array {
+            u64::from(config.mac_lanes).min(node.elements).max(1)
+        } else {
+            1
+        };
+        if group * elem_bytes > buffer {
             return Err(ScheduleError::Buffer {
                 label: node.label.clone(),
-                need: elem_bytes,
+                group,
+                need: group * elem_bytes,
                 have: buffer,
             });
         }
         let need = (node.elements * elem_bytes).div_ceil(buffer).max(1);
+        // The most elements a tile of `t` holds.
+        let whole = node.elements.div_ceil(group);
+        let largest = |t: u64| {
+            (whole.div_ceil(t) * group)
+                .min(node.elements)
+                .max(part(node.elements, 0, t as u32))
+        };
+        // Work only on the MAC array gains nothing from tiles past its groups.
+        let only_array = steps
+            .iter()
+            .flatten()
+            .all(|w| matches!(w, Work::Macs { .. } | Work::Elementwise { .. }));
         let most = u64::from(opts.max_tiles)
+            .min(if only_array { whole } else { u64::MAX })
             .max(need)
             .min(node.elements.max(1));
         let operands_ready = graph
@@ -692,8 +756,7 @@ pub fn schedule(
         let mut t = need;
         loop {
             let tiles = t as u32;
-            let largest = part(node.elements, 0, tiles).max(part(node.elements, tiles - 1, tiles));
-            if largest * elem_bytes <= buffer {
+            if largest(t) * elem_bytes <= buffer {
                 let trial = tile_node(&timer, &lines, &steps, i, tiles, operands_ready);
                 if best.as_ref().is_none_or(|b| trial.end < b.end) {
                     best = Some(trial);
@@ -734,7 +797,7 @@ pub fn schedule(
             kind: node.op.name().to_string(),
             elements: node.elements,
             tiles,
-            tile_bytes: node.elements.div_ceil(u64::from(tiles)) * elem_bytes,
+            tile_bytes: largest(u64::from(tiles)) * elem_bytes,
             steps,
             start,
             end,
@@ -872,7 +935,9 @@ impl Schedule {
             }
             for (j, step) in ns.steps.iter().enumerate() {
                 for w in step {
-                    let parts: u64 = (0..ns.tiles).map(|k| part(w.amount(), k, ns.tiles)).sum();
+                    let parts: u64 = (0..ns.tiles)
+                        .map(|k| w.part(k, ns.tiles, self.config.mac_lanes))
+                        .sum();
                     if parts != w.amount() {
                         v.push(format!("{}: step {j} split loses work", ns.label));
                     }

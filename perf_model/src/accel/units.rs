@@ -59,6 +59,25 @@ pub fn mac_lane(l: u32) -> Timing {
     }
 }
 
+/// The MAC array (`hdl::accel`): `lanes` MAC lanes behind banked activation memory.
+/// Every operation reads its operands one cycle after issuing their addresses and
+/// writes its results through the same write stage, `latency` cycles after the issue:
+/// the lanes' pipeline for dot products, a delay line for element-wise additions, so
+/// results of successive operations never meet at the write port.
+pub fn mac_array(l: u32) -> Timing {
+    Timing {
+        latency: 1 + mac_lane(l).latency,
+        ii: 1,
+    }
+}
+
+/// Issue cycles of `dots` dot products of `depth` pairs each on a MAC array of
+/// `lanes` lanes: each lane takes one output row of a group of `lanes` rows, and a
+/// row takes its `depth` pairs plus one more for the server's mask (weight 1).
+pub fn mac_array_dots(dots: u64, depth: u64, lanes: u64) -> u64 {
+    dots.div_ceil(lanes.max(1)) * (depth + 1)
+}
+
 /// One Beaver lane: the online formula of a square on shares
 /// (`a^2 + 2 d a [+ d^2]`), then `w2 x^2 + w1 x + b` with its truncations: two
 /// multiplier stages in sequence and two adder stages.
