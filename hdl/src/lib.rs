@@ -4,6 +4,7 @@
 //! ring width and lanes and each beside its bit-exact golden model and its cycle
 //! formula.
 
+pub mod accel;
 pub mod beaver;
 pub mod beaver_mul;
 pub mod blocks;

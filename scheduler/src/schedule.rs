@@ -148,7 +148,8 @@ impl Work {
         }
     }
 
-    fn amount(&self) -> u64 {
+    /// The amount split over tiles: dot products, elements, bytes or circuits.
+    pub fn amount(&self) -> u64 {
         match *self {
             Work::Macs { dots: n, .. }
             | Work::Elementwise { n }
@@ -494,23 +495,33 @@ fn part(a: u64, k: u32, t: u32) -> u64 {
 /// Tile `k`'s part of `t` of an amount `a`, cut at multiples of `q` (the parts add up
 /// to `a`; some may be empty).
 fn part_aligned(a: u64, k: u32, t: u32, q: u64) -> u64 {
+    start_aligned(a, k + 1, t, q) - start_aligned(a, k, t, q)
+}
+
+/// Where tile `k` of `t` starts in an amount `a` cut at multiples of `q`.
+fn start_aligned(a: u64, k: u32, t: u32, q: u64) -> u64 {
     let (k, t, q) = (u128::from(k), u128::from(t.max(1)), u128::from(q.max(1)));
-    let (a, whole) = (u128::from(a), u128::from(a.div_ceil(q.max(1) as u64)));
-    let start = |k: u128| ((whole * k / t) * q).min(a);
-    (start(k + 1) - start(k)) as u64
+    let whole = u128::from(a).div_ceil(q);
+    ((whole * k / t) * q).min(u128::from(a)) as u64
 }
 
 impl Work {
     /// Tile `k`'s part of `t` of the work's amount. Work on the MAC array is cut at
     /// multiples of its `lanes`, so every tile but the last fills whole groups of
     /// lanes and starts on a row of the banked activation memory.
-    fn part(&self, k: u32, t: u32, lanes: u32) -> u64 {
-        match self {
-            Work::Macs { .. } | Work::Elementwise { .. } => {
-                part_aligned(self.amount(), k, t, lanes.into())
-            }
-            _ => part(self.amount(), k, t),
-        }
+    pub fn part(&self, k: u32, t: u32, lanes: u32) -> u64 {
+        self.tile_range(k, t, lanes).1
+    }
+
+    /// Where tile `k` of `t` starts in the work's amount (dot products, elements,
+    /// bytes), and how much of it the tile has, on an array of `lanes` lanes.
+    pub fn tile_range(&self, k: u32, t: u32, lanes: u32) -> (u64, u64) {
+        let q = match self {
+            Work::Macs { .. } | Work::Elementwise { .. } => u64::from(lanes),
+            _ => 1,
+        };
+        let a = self.amount();
+        (start_aligned(a, k, t, q), part_aligned(a, k, t, q))
     }
 }
 

@@ -2,6 +2,7 @@
 //! the Verilator harness that checks generated hardware against golden models
 //! ([`verilator`]), and finding Verilator ([`tools`]).
 
+pub mod accel;
 pub mod blocks;
 pub mod gc;
 pub mod tools;

@@ -322,3 +322,53 @@ fn relu_engine_replays_the_servers_garbling() {
         );
     }
 }
+
+/// The MLP's server half on the accelerator's top level: its MAC-array tasks of a
+/// schedule (4 lanes, ZCU102, LAN) as a program, the memories loaded from the
+/// protocol's vectors. Every instruction issues at its task's start, the last result
+/// is written when the schedule says the last task's result is ready, and every
+/// truncation's output is the server's share the software run computed.
+#[test]
+fn the_accelerator_runs_the_mlps_server_schedule() {
+    use perf_model::{AcceleratorConfig, Device, NetworkProfile};
+    use scheduler::schedule::{schedule, ScheduleOptions, Unit};
+    let r = mlp();
+    let d = Device::find("zcu102").unwrap();
+    let mut c = AcceleratorConfig::for_device(&d, r.net.graph.fixed_point());
+    c.mac_lanes = 4;
+    let link = NetworkProfile::find("lan").unwrap();
+    let s = schedule(&r.net.graph, &c, &d, &link, ScheduleOptions::default()).unwrap();
+    let compiled = sim::accel::compile(&r.net, &r.w, &s, &r.server).unwrap();
+    let on_mac = s.tasks.iter().filter(|t| t.unit == Unit::ServerMac).count();
+    assert_eq!(compiled.program.len(), on_mac, "one instruction per task");
+    // The golden model gives the protocol's shares.
+    let mut golden = compiled.mem.clone();
+    hdl::accel::run(&compiled.program, &mut golden).unwrap();
+    let truncs = nodes(&r.net, |k| matches!(k, NodeKind::Truncate));
+    for &(node, row, n) in &compiled.outputs {
+        if truncs.contains(&node) {
+            assert_eq!(
+                golden.act_vector(row, n),
+                ring(&r.server, node, "y"),
+                "golden model, node {node}"
+            );
+        }
+    }
+    let last_ready = compiled.tasks.iter().map(|t| t.4).max().unwrap();
+    let design = sim::accel::design(4).unwrap();
+    let trace = sim::accel::drive(&design, &compiled, last_ready + 20, None).unwrap();
+    assert!(!trace.late, "an instruction issued late");
+    assert!(!trace.fault, "a lane missed a pair or a write");
+    assert!(trace.halted, "the program did not end");
+    let starts: Vec<u64> = compiled.tasks.iter().map(|t| t.2).collect();
+    assert_eq!(trace.issues, starts, "issue cycles");
+    // Results written until the cycle before the last task's result is ready.
+    assert_eq!(trace.writes.last().copied(), Some(last_ready - 1));
+    let lanes = 4;
+    for &(node, row, n) in &compiled.outputs {
+        let got: Vec<u64> = (0..n)
+            .map(|e| trace.act[(row as usize + e / lanes) * lanes + e % lanes])
+            .collect();
+        assert_eq!(got, golden.act_vector(row, n), "Verilator, node {node}");
+    }
+}

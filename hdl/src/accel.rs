@@ -1,0 +1,798 @@
+//! The accelerator's top level: a controller that runs a schedule as an instruction
+//! stream on the MAC array, its banked memories, and the host's load and read ports.
+//!
+//! A schedule is static: every task has its start cycle. The program holds one
+//! instruction per task of the MAC array, in start order, each with that cycle; the
+//! controller counts cycles from `start`, decodes an instruction the cycle before its
+//! start, and the array issues its first operands at the start cycle (later if the
+//! array is still busy, which raises the sticky `late`).
+//!
+//! Memories (`LANES` banks each; element `e` of a vector lies in bank `e % LANES`, row
+//! `base + e / LANES`):
+//! - activations: the shares the array reads and writes;
+//! - aux: the offline data (the server's masks, biases);
+//! - weights: lane `j`'s bank holds the rows `r` with `r % LANES == j` of every layer,
+//!   each row its `depth` words in order, so a group of `LANES` rows is read side by
+//!   side;
+//! - program: 128-bit instructions ([`Instr`]).
+//!
+//! Instructions:
+//! - `DOT`: `count` dot products of the vector at activation row `a` (its `depth`
+//!   elements) with weight rows starting at word `w`, each plus its mask from aux row
+//!   `b` (the mask pair has weight 1), truncated as party 0
+//!   ([`truncate_share`](crate::mac::truncate_share)), into activation row `o`. Lane `j`
+//!   takes row `j` of each group of `LANES` rows: [`units::mac_array_dots`] issue
+//!   cycles.
+//! - `ADD`: `count` elements of activation row `a` plus aux row `b`, into activation
+//!   row `o`: one row of `LANES` elements a cycle.
+//! - `END`: no more instructions.
+//!
+//! Every result is written [`units::mac_array`] latency cycles after its operands'
+//! addresses were issued (the lanes' pipeline, or a delay line for `ADD`), so the
+//! results of successive instructions never meet at the write ports, and a task's
+//! results are in memory when the schedule says they are ready.
+
+use crate::mac::{truncate_share, MacLane64};
+use crate::ring::{mask, mul};
+use perf_model::accel::units;
+use rust_hdl::prelude::*;
+
+/// The ring's bits.
+pub const RING_BITS: u32 = 64;
+/// Address bits of an activation or aux bank (rows).
+pub const ROW_BITS: usize = 16;
+/// Address bits of a weight bank (words).
+pub const WEIGHT_BITS: usize = 16;
+/// Address bits of the program memory.
+pub const PROG_BITS: usize = 10;
+/// Cycles from an operation's issue to its results' write: [`units::mac_array`].
+pub const DELAY: usize = 8;
+
+/// An instruction's operation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Op {
+    /// No more instructions.
+    End = 0,
+    /// Dot products with the weights, plus masks, truncated.
+    Dot = 1,
+    /// Element-wise addition of an aux vector.
+    Add = 2,
+}
+
+/// One instruction of the program.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Instr {
+    /// The cycle (counted from `start`) it issues at.
+    pub start: u32,
+    /// What it does.
+    pub op: Op,
+    /// Dot products, or elements.
+    pub count: u16,
+    /// Pairs per dot product (without the mask).
+    pub depth: u16,
+    /// First activation row of the operand.
+    pub a: u16,
+    /// First aux row (masks, or the addend).
+    pub b: u16,
+    /// First activation row of the results.
+    pub o: u16,
+    /// First weight word of each lane (`DOT`).
+    pub w: u16,
+}
+
+impl Instr {
+    /// The end of a program.
+    pub fn end(start: u32) -> Instr {
+        Instr {
+            start,
+            op: Op::End,
+            count: 0,
+            depth: 0,
+            a: 0,
+            b: 0,
+            o: 0,
+            w: 0,
+        }
+    }
+
+    /// The 128-bit word: start `[127:96]`, op `[95:92]`, count `[91:76]`, depth
+    /// `[75:64]`, a `[63:48]`, b `[47:32]`, o `[31:16]`, w `[15:0]`.
+    pub fn encode(&self) -> u128 {
+        (u128::from(self.start) << 96)
+            | ((self.op as u128) << 92)
+            | (u128::from(self.count) << 76)
+            | (u128::from(self.depth & 0xfff) << 64)
+            | (u128::from(self.a) << 48)
+            | (u128::from(self.b) << 32)
+            | (u128::from(self.o) << 16)
+            | u128::from(self.w)
+    }
+
+    /// Cycles the array is held issuing it on `lanes` lanes.
+    pub fn busy(&self, lanes: u64) -> u64 {
+        match self.op {
+            Op::End => 0,
+            Op::Dot => units::mac_array_dots(self.count.into(), self.depth.into(), lanes),
+            Op::Add => u64::from(self.count).div_ceil(lanes),
+        }
+    }
+}
+
+/// Why a program cannot run.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AccelError {
+    /// An address is past its memory.
+    #[error("instruction {index}: {what} {at} is past the {size}-entry {memory}")]
+    Range {
+        /// The instruction.
+        index: usize,
+        /// The field.
+        what: &'static str,
+        /// The last address it touches.
+        at: u64,
+        /// The memory's entries.
+        size: u64,
+        /// The memory.
+        memory: &'static str,
+    },
+    /// An instruction's field does not fit its bits.
+    #[error("instruction {index}: {what} = {value} does not fit {bits} bits")]
+    Field {
+        /// The instruction.
+        index: usize,
+        /// The field.
+        what: &'static str,
+        /// Its value.
+        value: u64,
+        /// Its bits.
+        bits: u32,
+    },
+    /// Instructions out of start order, or issued while the array is busy.
+    #[error("instruction {index} starts at cycle {start}, before the array is free at {free}")]
+    Overlap {
+        /// The instruction.
+        index: usize,
+        /// Its start.
+        start: u64,
+        /// When the array is free.
+        free: u64,
+    },
+    /// The program does not fit the program memory.
+    #[error("{len} instructions do not fit the {size}-word program memory")]
+    TooLong {
+        /// Instructions (with the end).
+        len: usize,
+        /// Words.
+        size: usize,
+    },
+}
+
+/// The accelerator's memories as the golden model holds them: `lanes` banks each.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Memories {
+    /// Lanes (banks).
+    pub lanes: usize,
+    /// Activation banks.
+    pub act: Vec<Vec<u64>>,
+    /// Aux banks.
+    pub aux: Vec<Vec<u64>>,
+    /// Weight banks.
+    pub weights: Vec<Vec<u64>>,
+}
+
+impl Memories {
+    /// Empty (zero) memories of `lanes` banks.
+    pub fn new(lanes: usize) -> Memories {
+        Memories {
+            lanes,
+            act: vec![vec![0; 1 << ROW_BITS]; lanes],
+            aux: vec![vec![0; 1 << ROW_BITS]; lanes],
+            weights: vec![vec![0; 1 << WEIGHT_BITS]; lanes],
+        }
+    }
+
+    /// Element `e` of the vector at row `row` of banked memory `m`.
+    pub fn get(m: &[Vec<u64>], row: u64, e: u64) -> u64 {
+        let lanes = m.len() as u64;
+        m[(e % lanes) as usize][(row + e / lanes) as usize]
+    }
+
+    /// Stores `v` as the vector at row `row` of banked memory `m`.
+    pub fn put(m: &mut [Vec<u64>], row: u64, v: &[u64]) {
+        let lanes = m.len() as u64;
+        for (e, &x) in (0u64..).zip(v) {
+            m[(e % lanes) as usize][(row + e / lanes) as usize] = x;
+        }
+    }
+
+    /// Stores the `rows` x `depth` weight matrix `w` (row-major) from word `at` of
+    /// every lane's bank.
+    pub fn put_weights(&mut self, at: u64, w: &[u64], depth: usize) {
+        let lanes = self.lanes;
+        for (r, row) in w.chunks(depth).enumerate() {
+            let base = at as usize + (r / lanes) * depth;
+            self.weights[r % lanes][base..base + depth].copy_from_slice(row);
+        }
+    }
+
+    /// The vector of `n` elements at activation row `row`.
+    pub fn act_vector(&self, row: u64, n: usize) -> Vec<u64> {
+        (0..n as u64)
+            .map(|e| Self::get(&self.act, row, e))
+            .collect()
+    }
+}
+
+fn check_field(index: usize, what: &'static str, value: u64, bits: u32) -> Result<(), AccelError> {
+    if value >> bits != 0 {
+        Err(AccelError::Field {
+            index,
+            what,
+            value,
+            bits,
+        })
+    } else {
+        Ok(())
+    }
+}
+
+/// Checks a program for `lanes` lanes: fields within their bits and addresses within
+/// the memories, starts in order with the array free. Returns each instruction's
+/// (issue, end of issue, results written) cycles.
+pub fn check(program: &[Instr], lanes: usize) -> Result<Vec<(u64, u64, u64)>, AccelError> {
+    if program.len() + 1 > 1 << PROG_BITS {
+        return Err(AccelError::TooLong {
+            len: program.len() + 1,
+            size: 1 << PROG_BITS,
+        });
+    }
+    let lanes64 = lanes as u64;
+    let rows = 1u64 << ROW_BITS;
+    let words = 1u64 << WEIGHT_BITS;
+    let mut free = 0u64;
+    let mut out = Vec::with_capacity(program.len());
+    for (index, i) in program.iter().enumerate() {
+        check_field(index, "depth", i.depth.into(), 12)?;
+        let range = |what, at: u64, size, memory| {
+            if at >= size {
+                Err(AccelError::Range {
+                    index,
+                    what,
+                    at,
+                    size,
+                    memory,
+                })
+            } else {
+                Ok(())
+            }
+        };
+        let groups = u64::from(i.count).div_ceil(lanes64);
+        match i.op {
+            Op::End => {}
+            Op::Dot => {
+                range(
+                    "a",
+                    u64::from(i.a) + u64::from(i.depth).div_ceil(lanes64).max(1) - 1,
+                    rows,
+                    "activation memory",
+                )?;
+                range("b", u64::from(i.b) + groups.max(1) - 1, rows, "aux memory")?;
+                range(
+                    "o",
+                    u64::from(i.o) + groups.max(1) - 1,
+                    rows,
+                    "activation memory",
+                )?;
+                range(
+                    "w",
+                    u64::from(i.w) + (groups * u64::from(i.depth)).max(1) - 1,
+                    words,
+                    "weight memory",
+                )?;
+            }
+            Op::Add => {
+                range(
+                    "a",
+                    u64::from(i.a) + groups.max(1) - 1,
+                    rows,
+                    "activation memory",
+                )?;
+                range("b", u64::from(i.b) + groups.max(1) - 1, rows, "aux memory")?;
+                range(
+                    "o",
+                    u64::from(i.o) + groups.max(1) - 1,
+                    rows,
+                    "activation memory",
+                )?;
+            }
+        }
+        let start = u64::from(i.start);
+        if start < free {
+            return Err(AccelError::Overlap { index, start, free });
+        }
+        let busy = i.busy(lanes64);
+        free = start + busy;
+        out.push((start, free, free + DELAY as u64 - 1));
+    }
+    Ok(out)
+}
+
+/// The golden model: runs `program` on `mem` (results as the hardware writes them).
+pub fn run(program: &[Instr], mem: &mut Memories) -> Result<(), AccelError> {
+    check(program, mem.lanes)?;
+    let l = RING_BITS;
+    for i in program {
+        let (a, b, o) = (u64::from(i.a), u64::from(i.b), u64::from(i.o));
+        match i.op {
+            Op::End => break,
+            Op::Dot => {
+                let depth = u64::from(i.depth);
+                let x: Vec<u64> = (0..depth).map(|k| Memories::get(&mem.act, a, k)).collect();
+                let lanes = mem.lanes as u64;
+                for r in 0..u64::from(i.count) {
+                    let (g, j) = (r / lanes, (r % lanes) as usize);
+                    let base = (u64::from(i.w) + g * depth) as usize;
+                    let w = &mem.weights[j][base..base + depth as usize];
+                    let acc = x
+                        .iter()
+                        .zip(w)
+                        .fold(Memories::get(&mem.aux, b, r), |acc, (&x, &w)| {
+                            acc.wrapping_add(mul(x, w, l))
+                        });
+                    let y = truncate_share(acc & mask(l), crate::mac::DEFAULT_FRAC_BITS, 0, l);
+                    mem.act[j][(o + g) as usize] = y;
+                }
+            }
+            Op::Add => {
+                for e in 0..u64::from(i.count) {
+                    let y =
+                        Memories::get(&mem.act, a, e).wrapping_add(Memories::get(&mem.aux, b, e));
+                    let lanes = mem.lanes as u64;
+                    mem.act[(e % lanes) as usize][(o + e / lanes) as usize] = y & mask(l);
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The delay line of one lane's sums: `DELAY - 1` registers, so a sum formed the cycle
+/// after its issue leaves `DELAY` cycles after it.
+#[derive(LogicBlock, Default)]
+pub struct SumDelay {
+    /// Clock.
+    pub clock: Signal<In, Clock>,
+    /// The sum.
+    pub d: Signal<In, Bits<64>>,
+    /// The sum of `DELAY - 1` cycles ago.
+    pub q: Signal<Out, Bits<64>>,
+    line: [DFF<Bits<64>>; DELAY - 1],
+}
+
+impl Logic for SumDelay {
+    #[hdl_gen]
+    fn update(&mut self) {
+        for s in 0..(DELAY - 1) {
+            self.line[s].clock.next = self.clock.val();
+        }
+        self.line[0].d.next = self.d.val();
+        for s in 1..(DELAY - 1) {
+            self.line[s].d.next = self.line[s - 1].q.val();
+        }
+        for s in (DELAY - 2)..(DELAY - 1) {
+            self.q.next = self.line[s].q.val();
+        }
+    }
+}
+
+/// The accelerator with `LANES` MAC lanes (a power of two, at most 32).
+#[derive(LogicBlock)]
+pub struct Accelerator<const LANES: usize> {
+    /// Clock.
+    pub clock: Signal<In, Clock>,
+    /// Start the program from its first instruction (the cycle count is -1 the next
+    /// cycle, 0 the one after).
+    pub start: Signal<In, Bit>,
+    /// Host write: an activation bank.
+    pub ld_act: Signal<In, Bit>,
+    /// Host write: an aux bank.
+    pub ld_aux: Signal<In, Bit>,
+    /// Host write: a weight bank.
+    pub ld_wgt: Signal<In, Bit>,
+    /// Host write: the program.
+    pub ld_prog: Signal<In, Bit>,
+    /// Host write: the bank (one-hot).
+    pub ld_lane: Signal<In, Bits<LANES>>,
+    /// Host write: the address.
+    pub ld_addr: Signal<In, Bits<16>>,
+    /// Host write: the data (an instruction, or a ring element in the low bits).
+    pub ld_data: Signal<In, Bits<128>>,
+    /// Host read of the activations (while the array is idle): the bank (one-hot).
+    pub pk_lane: Signal<In, Bits<LANES>>,
+    /// Host read: the row.
+    pub pk_addr: Signal<In, Bits<ROW_BITS>>,
+    /// Host read: the element, the cycle after its address.
+    pub pk_data: Signal<Out, Bits<64>>,
+    /// The cycle count since `start`.
+    pub now: Signal<Out, Bits<32>>,
+    /// An instruction is decoded this cycle; its first operands issue the next, at
+    /// its start cycle.
+    pub issue: Signal<Out, Bit>,
+    /// Results are written this cycle.
+    pub writing: Signal<Out, Bit>,
+    /// The program has reached its end and the array is idle.
+    pub halted: Signal<Out, Bit>,
+    /// Sticky: an instruction issued after its start cycle.
+    pub late: Signal<Out, Bit>,
+    /// Sticky: a lane refused a pair, or had no result when its write was due.
+    pub fault: Signal<Out, Bit>,
+    lanes: [MacLane64; LANES],
+    act: [RAM<Bits<64>, ROW_BITS>; LANES],
+    aux: [RAM<Bits<64>, ROW_BITS>; LANES],
+    wgt: [RAM<Bits<64>, WEIGHT_BITS>; LANES],
+    prog: RAM<Bits<128>, PROG_BITS>,
+    // Controller.
+    running: DFF<Bit>,
+    count: DFF<Bits<32>>,
+    pc: DFF<Bits<PROG_BITS>>,
+    late_q: DFF<Bit>,
+    fault_q: DFF<Bit>,
+    // The array's issue state.
+    busy: DFF<Bit>,
+    u_dot: DFF<Bit>,
+    u_depth: DFF<Bits<12>>,
+    u_k: DFF<Bits<12>>,
+    u_left: DFF<Bits<16>>,
+    u_xrow: DFF<Bits<ROW_BITS>>,
+    u_arow: DFF<Bits<ROW_BITS>>,
+    u_brow: DFF<Bits<ROW_BITS>>,
+    u_orow: DFF<Bits<ROW_BITS>>,
+    u_wptr: DFF<Bits<WEIGHT_BITS>>,
+    u_oh: DFF<Bits<LANES>>,
+    // The operand stage (the cycle after issue).
+    f_valid: DFF<Bit>,
+    f_mask: DFF<Bit>,
+    f_add: DFF<Bit>,
+    f_oh: DFF<Bits<LANES>>,
+    pk_q: DFF<Bits<LANES>>,
+    // The write delay line: stage i shows an issue of i + 1 cycles ago.
+    d_we: [DFF<Bit>; DELAY],
+    d_add: [DFF<Bit>; DELAY],
+    d_row: [DFF<Bits<ROW_BITS>>; DELAY],
+    d_mask: [DFF<Bits<LANES>>; DELAY],
+    sums: [SumDelay; LANES],
+    // Combinational.
+    inst: Signal<Local, Bits<128>>,
+    i_start: Signal<Local, Bits<32>>,
+    next: Signal<Local, Bits<32>>,
+    i_op: Signal<Local, Bits<4>>,
+    go: Signal<Local, Bit>,
+    free: Signal<Local, Bit>,
+    last_pair: Signal<Local, Bit>,
+    last_group: Signal<Local, Bit>,
+    lane_mask: Signal<Local, Bits<LANES>>,
+    x: Signal<Local, Bits<64>>,
+    // Constants.
+    op_end: Constant<Bits<4>>,
+    op_dot: Constant<Bits<4>>,
+    lanes_c: Constant<Bits<16>>,
+    ones: Constant<Bits<LANES>>,
+    one_l: Constant<Bits<LANES>>,
+    one64: Constant<Bits<64>>,
+    one32: Constant<Bits<32>>,
+    minus1: Constant<Bits<32>>,
+    zero16: Constant<Bits<16>>,
+    zero64: Constant<Bits<64>>,
+    p0: Constant<Bits<PROG_BITS>>,
+    p1: Constant<Bits<PROG_BITS>>,
+    k0: Constant<Bits<12>>,
+    k1: Constant<Bits<12>>,
+    r1: Constant<Bits<ROW_BITS>>,
+    w1: Constant<Bits<WEIGHT_BITS>>,
+    rot: Constant<Bits<8>>,
+}
+
+impl<const LANES: usize> Default for Accelerator<LANES> {
+    fn default() -> Self {
+        assert!(
+            LANES.is_power_of_two() && LANES <= 32,
+            "LANES must be a power of two up to 32"
+        );
+        Self {
+            clock: Default::default(),
+            start: Default::default(),
+            ld_act: Default::default(),
+            ld_aux: Default::default(),
+            ld_wgt: Default::default(),
+            ld_prog: Default::default(),
+            ld_lane: Default::default(),
+            ld_addr: Default::default(),
+            ld_data: Default::default(),
+            pk_lane: Default::default(),
+            pk_addr: Default::default(),
+            pk_data: Default::default(),
+            now: Default::default(),
+            issue: Default::default(),
+            writing: Default::default(),
+            halted: Default::default(),
+            late: Default::default(),
+            fault: Default::default(),
+            lanes: std::array::from_fn(|_| MacLane64::new(crate::mac::DEFAULT_FRAC_BITS)),
+            act: std::array::from_fn(|_| Default::default()),
+            aux: std::array::from_fn(|_| Default::default()),
+            wgt: std::array::from_fn(|_| Default::default()),
+            prog: Default::default(),
+            running: Default::default(),
+            count: Default::default(),
+            pc: Default::default(),
+            late_q: Default::default(),
+            fault_q: Default::default(),
+            busy: Default::default(),
+            u_dot: Default::default(),
+            u_depth: Default::default(),
+            u_k: Default::default(),
+            u_left: Default::default(),
+            u_xrow: Default::default(),
+            u_arow: Default::default(),
+            u_brow: Default::default(),
+            u_orow: Default::default(),
+            u_wptr: Default::default(),
+            u_oh: Default::default(),
+            f_valid: Default::default(),
+            f_mask: Default::default(),
+            f_add: Default::default(),
+            f_oh: Default::default(),
+            pk_q: Default::default(),
+            d_we: Default::default(),
+            d_add: Default::default(),
+            d_row: Default::default(),
+            d_mask: Default::default(),
+            sums: std::array::from_fn(|_| Default::default()),
+            inst: Default::default(),
+            i_start: Default::default(),
+            next: Default::default(),
+            i_op: Default::default(),
+            go: Default::default(),
+            free: Default::default(),
+            last_pair: Default::default(),
+            last_group: Default::default(),
+            lane_mask: Default::default(),
+            x: Default::default(),
+            op_end: Constant::new((Op::End as u64).into()),
+            op_dot: Constant::new((Op::Dot as u64).into()),
+            lanes_c: Constant::new((LANES as u64).into()),
+            ones: Constant::new(((1u64 << LANES) - 1).into()),
+            one_l: Constant::new(1u64.into()),
+            one64: Constant::new(1u64.into()),
+            one32: Constant::new(1u64.into()),
+            minus1: Constant::new(u64::from(u32::MAX).into()),
+            zero16: Constant::new(0u64.into()),
+            zero64: Constant::new(0u64.into()),
+            p0: Constant::new(0u64.into()),
+            p1: Constant::new(1u64.into()),
+            k0: Constant::new(0u64.into()),
+            k1: Constant::new(1u64.into()),
+            r1: Constant::new(1u64.into()),
+            w1: Constant::new(1u64.into()),
+            rot: Constant::new((LANES as u64 - 1).into()),
+        }
+    }
+}
+
+impl<const LANES: usize> Logic for Accelerator<LANES> {
+    #[hdl_gen]
+    fn update(&mut self) {
+        dff_setup!(
+            self, clock, running, count, pc, late_q, fault_q, busy, u_dot, u_depth, u_k, u_left,
+            u_xrow, u_arow, u_brow, u_orow, u_wptr, u_oh, f_valid, f_mask, f_add, f_oh, pk_q
+        );
+        for s in 0..DELAY {
+            self.d_we[s].clock.next = self.clock.val();
+            self.d_add[s].clock.next = self.clock.val();
+            self.d_row[s].clock.next = self.clock.val();
+            self.d_mask[s].clock.next = self.clock.val();
+            self.d_we[s].d.next = false;
+            self.d_add[s].d.next = false;
+            self.d_row[s].d.next = self.d_row[s].q.val();
+            self.d_mask[s].d.next = self.d_mask[s].q.val();
+        }
+        for s in 1..DELAY {
+            self.d_we[s].d.next = self.d_we[s - 1].q.val();
+            self.d_add[s].d.next = self.d_add[s - 1].q.val();
+            self.d_row[s].d.next = self.d_row[s - 1].q.val();
+            self.d_mask[s].d.next = self.d_mask[s - 1].q.val();
+        }
+        self.prog.read_clock.next = self.clock.val();
+        self.prog.write_clock.next = self.clock.val();
+        // The cycle count and the instruction at `pc`.
+        self.next.next = self.count.q.val() + self.one32.val();
+        self.count.d.next = self.next.val();
+        self.inst.next = self.prog.read_data.val();
+        self.i_start.next = self.inst.val().get_bits::<32>(96);
+        self.i_op.next = self.inst.val().get_bits::<4>(92);
+        // The array is free next cycle: idle, or issuing its last operands now.
+        self.last_pair.next = self.u_k.q.val() == self.u_depth.q.val();
+        self.last_group.next = self.u_left.q.val() <= self.lanes_c.val();
+        self.free.next = !self.busy.q.val()
+            | (self.last_group.val() & (!self.u_dot.q.val() | self.last_pair.val()));
+        self.go.next = self.running.q.val()
+            & self.free.val()
+            & (self.i_op.val() != self.op_end.val())
+            & (self.next.val() >= self.i_start.val());
+        self.prog.read_address.next = self.pc.q.val();
+        if self.go.val() {
+            self.pc.d.next = self.pc.q.val() + self.p1.val();
+            self.prog.read_address.next = self.pc.q.val() + self.p1.val();
+            if self.next.val() != self.i_start.val() {
+                self.late_q.d.next = true;
+            }
+        }
+        if self.start.val() {
+            self.running.d.next = true;
+            self.count.d.next = self.minus1.val();
+            self.pc.d.next = self.p0.val();
+            self.prog.read_address.next = self.p0.val();
+            self.late_q.d.next = false;
+            self.fault_q.d.next = false;
+        }
+        // The array: issue the current group's next pair, or row.
+        self.lane_mask.next = self.ones.val();
+        if self.u_left.q.val() < self.lanes_c.val() {
+            self.lane_mask.next =
+                (self.one_l.val() << self.u_left.q.val().get_bits::<8>(0)) - self.one_l.val();
+        }
+        self.f_valid.d.next = false;
+        self.f_mask.d.next = false;
+        self.f_add.d.next = false;
+        self.f_oh.d.next = self.u_oh.q.val();
+        self.pk_q.d.next = self.pk_lane.val();
+        for j in 0..LANES {
+            self.act[j].read_clock.next = self.clock.val();
+            self.act[j].write_clock.next = self.clock.val();
+            self.aux[j].read_clock.next = self.clock.val();
+            self.aux[j].write_clock.next = self.clock.val();
+            self.wgt[j].read_clock.next = self.clock.val();
+            self.wgt[j].write_clock.next = self.clock.val();
+            self.act[j].read_address.next = self.pk_addr.val();
+            self.aux[j].read_address.next = self.u_brow.q.val();
+            self.wgt[j].read_address.next = self.u_wptr.q.val();
+        }
+        if self.busy.q.val() {
+            if self.u_dot.q.val() {
+                self.f_valid.d.next = true;
+                for j in 0..LANES {
+                    self.act[j].read_address.next = self.u_xrow.q.val();
+                }
+                if self.last_pair.val() {
+                    // The mask pair ends the group; its results go down the delay line.
+                    self.f_mask.d.next = true;
+                    self.d_we[0].d.next = true;
+                    self.d_row[0].d.next = self.u_orow.q.val();
+                    self.d_mask[0].d.next = self.lane_mask.val();
+                    self.u_k.d.next = self.k0.val();
+                    self.u_oh.d.next = self.one_l.val();
+                    self.u_xrow.d.next = self.u_arow.q.val();
+                    self.u_brow.d.next = self.u_brow.q.val() + self.r1.val();
+                    self.u_orow.d.next = self.u_orow.q.val() + self.r1.val();
+                    self.u_left.d.next = self.u_left.q.val() - self.lanes_c.val();
+                    if self.last_group.val() {
+                        self.busy.d.next = false;
+                    }
+                } else {
+                    self.u_k.d.next = self.u_k.q.val() + self.k1.val();
+                    self.u_wptr.d.next = self.u_wptr.q.val() + self.w1.val();
+                    self.u_oh.d.next =
+                        (self.u_oh.q.val() << 1) | (self.u_oh.q.val() >> self.rot.val());
+                    for t in (LANES - 1)..LANES {
+                        if self.u_oh.q.val().get_bit(t) {
+                            self.u_xrow.d.next = self.u_xrow.q.val() + self.r1.val();
+                        }
+                    }
+                }
+            } else {
+                self.f_add.d.next = true;
+                for j in 0..LANES {
+                    self.act[j].read_address.next = self.u_arow.q.val();
+                }
+                self.d_we[0].d.next = true;
+                self.d_add[0].d.next = true;
+                self.d_row[0].d.next = self.u_orow.q.val();
+                self.d_mask[0].d.next = self.lane_mask.val();
+                self.u_arow.d.next = self.u_arow.q.val() + self.r1.val();
+                self.u_brow.d.next = self.u_brow.q.val() + self.r1.val();
+                self.u_orow.d.next = self.u_orow.q.val() + self.r1.val();
+                self.u_left.d.next = self.u_left.q.val() - self.lanes_c.val();
+                if self.last_group.val() {
+                    self.busy.d.next = false;
+                }
+            }
+        }
+        if self.go.val() {
+            self.busy.d.next = self.inst.val().get_bits::<16>(76) != self.zero16.val();
+            self.u_dot.d.next = self.i_op.val() == self.op_dot.val();
+            self.u_left.d.next = self.inst.val().get_bits::<16>(76);
+            self.u_depth.d.next = self.inst.val().get_bits::<12>(64);
+            self.u_k.d.next = self.k0.val();
+            self.u_arow.d.next = self.inst.val().get_bits::<ROW_BITS>(48);
+            self.u_xrow.d.next = self.inst.val().get_bits::<ROW_BITS>(48);
+            self.u_brow.d.next = self.inst.val().get_bits::<ROW_BITS>(32);
+            self.u_orow.d.next = self.inst.val().get_bits::<ROW_BITS>(16);
+            self.u_wptr.d.next = self.inst.val().get_bits::<WEIGHT_BITS>(0);
+            self.u_oh.d.next = self.one_l.val();
+        }
+        // The operand stage: the lanes take the pair; additions enter the delay line.
+        self.x.next = self.zero64.val();
+        for j in 0..LANES {
+            if self.f_oh.q.val().get_bit(j) {
+                self.x.next = self.act[j].read_data.val();
+            }
+        }
+        for j in 0..LANES {
+            self.lanes[j].clock.next = self.clock.val();
+            self.lanes[j].party.next = false;
+            self.lanes[j].ready_out.next = true;
+            self.lanes[j].valid_in.next = self.f_valid.q.val();
+            if self.f_valid.q.val() & !self.lanes[j].ready_in.val() {
+                self.fault_q.d.next = true;
+            }
+            self.lanes[j].last.next = self.f_mask.q.val();
+            self.lanes[j].x.next = self.x.val();
+            self.lanes[j].w.next = self.wgt[j].read_data.val();
+            if self.f_mask.q.val() {
+                self.lanes[j].x.next = self.aux[j].read_data.val();
+                self.lanes[j].w.next = self.one64.val();
+            }
+            self.sums[j].clock.next = self.clock.val();
+            self.sums[j].d.next = self.act[j].read_data.val() + self.aux[j].read_data.val();
+        }
+        // The write stage: results, else the host's loads.
+        for j in 0..LANES {
+            self.act[j].write_enable.next = false;
+            self.act[j].write_address.next = self.ld_addr.val().get_bits::<ROW_BITS>(0);
+            self.act[j].write_data.next = self.ld_data.val().get_bits::<64>(0);
+            if self.ld_act.val() & self.ld_lane.val().get_bit(j) {
+                self.act[j].write_enable.next = true;
+            }
+            for s in (DELAY - 1)..DELAY {
+                if self.d_we[s].q.val() {
+                    self.act[j].write_enable.next = self.d_mask[s].q.val().get_bit(j);
+                    self.act[j].write_address.next = self.d_row[s].q.val();
+                    if self.d_add[s].q.val() {
+                        self.act[j].write_data.next = self.sums[j].q.val();
+                    } else {
+                        self.act[j].write_data.next = self.lanes[j].y.val();
+                        if !self.lanes[j].valid_out.val() {
+                            self.fault_q.d.next = true;
+                        }
+                    }
+                }
+            }
+            self.aux[j].write_enable.next = self.ld_aux.val() & self.ld_lane.val().get_bit(j);
+            self.aux[j].write_address.next = self.ld_addr.val().get_bits::<ROW_BITS>(0);
+            self.aux[j].write_data.next = self.ld_data.val().get_bits::<64>(0);
+            self.wgt[j].write_enable.next = self.ld_wgt.val() & self.ld_lane.val().get_bit(j);
+            self.wgt[j].write_address.next = self.ld_addr.val().get_bits::<WEIGHT_BITS>(0);
+            self.wgt[j].write_data.next = self.ld_data.val().get_bits::<64>(0);
+        }
+        self.prog.write_enable.next = self.ld_prog.val();
+        self.prog.write_address.next = self.ld_addr.val().get_bits::<PROG_BITS>(0);
+        self.prog.write_data.next = self.ld_data.val();
+        // Outputs.
+        self.pk_data.next = self.zero64.val();
+        for j in 0..LANES {
+            if self.pk_q.q.val().get_bit(j) {
+                self.pk_data.next = self.act[j].read_data.val();
+            }
+        }
+        self.now.next = self.count.q.val();
+        self.issue.next = self.go.val();
+        self.writing.next = false;
+        for s in (DELAY - 1)..DELAY {
+            self.writing.next = self.d_we[s].q.val();
+        }
+        self.halted.next =
+            self.running.q.val() & !self.busy.q.val() & (self.i_op.val() == self.op_end.val());
+        self.late.next = self.late_q.q.val();
+        self.fault.next = self.fault_q.q.val();
+    }
+}

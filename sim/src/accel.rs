@@ -1,0 +1,344 @@
+//! The server's accelerator on Verilator: a schedule's MAC-array tasks compiled into
+//! the program of [`hdl::accel::Accelerator`], its memories loaded from a private
+//! inference's test vectors, the program run, and its results and cycles read back.
+//!
+//! [`compile`] turns every task the schedule gives the server's MAC array into one
+//! instruction issuing at the task's start cycle:
+//! - the input's task: the client's message (`x - r`, in the aux memory, the link's
+//!   receive buffer) copied into the activations (`ADD` of zeros);
+//! - a dense layer's tile: `DOT` of its rows, the server's masks from aux;
+//! - a truncation's tile: `ADD` of the bias (the lanes truncated already).
+//!
+//! The garbled ReLUs run elsewhere (the GC engines and the client); the server's share
+//! of a ReLU's output is its own output mask, chosen offline, so it is loaded with the
+//! other offline data.
+
+use crate::twopc::model::{Network, NodeKind, Weights};
+use crate::twopc::vectors::TestVectors;
+use crate::verilator::{HarnessError, VerilatedDesign};
+use hdl::accel::{self, Accelerator, Instr, Memories, Op};
+use scheduler::schedule::{Schedule, Unit, Work};
+use std::path::Path;
+
+/// What cannot be compiled.
+#[derive(Debug, thiserror::Error)]
+pub enum CompileError {
+    /// The accelerator has no lane count like this.
+    #[error("the accelerator is generated for 1, 2, 4, 8 or 16 MAC lanes, not {0}")]
+    Lanes(u32),
+    /// A node the MAC array cannot run on the server.
+    #[error("node {node} ({label}): {what}")]
+    Node {
+        /// The node.
+        node: usize,
+        /// Its label.
+        label: String,
+        /// What is wrong.
+        what: String,
+    },
+    /// The program does not fit.
+    #[error(transparent)]
+    Program(#[from] accel::AccelError),
+}
+
+/// The Verilog of the accelerator with `lanes` lanes.
+pub fn verilog(lanes: u32) -> Option<String> {
+    Some(match lanes {
+        1 => hdl::verilog(Accelerator::<1>::default()),
+        2 => hdl::verilog(Accelerator::<2>::default()),
+        4 => hdl::verilog(Accelerator::<4>::default()),
+        8 => hdl::verilog(Accelerator::<8>::default()),
+        16 => hdl::verilog(Accelerator::<16>::default()),
+        _ => return None,
+    })
+}
+
+/// Builds the accelerator with `lanes` lanes on Verilator (cached).
+pub fn design(lanes: u32) -> Result<VerilatedDesign, HarnessError> {
+    let v = verilog(lanes).ok_or_else(|| HarnessError::Ports {
+        design: format!("accelerator-x{lanes}"),
+        message: CompileError::Lanes(lanes).to_string(),
+    })?;
+    VerilatedDesign::build(&format!("accelerator-x{lanes}"), &v)
+}
+
+/// A compiled program with its memory image.
+#[derive(Debug, Clone)]
+pub struct Compiled {
+    /// The instructions (without the end).
+    pub program: Vec<Instr>,
+    /// The memories before the run.
+    pub mem: Memories,
+    /// Activation rows, aux rows and weight words in use.
+    pub used: (u64, u64, u64),
+    /// Each node's output: (node, first activation row, elements).
+    pub outputs: Vec<(usize, u64, usize)>,
+    /// The schedule's task of each instruction: (node, tile, start, end, ready).
+    pub tasks: Vec<(usize, u32, u64, u64, u64)>,
+}
+
+/// Compiles the server's MAC-array tasks of `schedule` for `net` with weights `w`,
+/// the offline data and the client's message taken from the server's `vectors`.
+pub fn compile(
+    net: &Network,
+    w: &Weights,
+    schedule: &Schedule,
+    vectors: &TestVectors,
+) -> Result<Compiled, CompileError> {
+    let lanes = schedule.config.mac_lanes;
+    if !matches!(lanes, 1 | 2 | 4 | 8 | 16) {
+        return Err(CompileError::Lanes(lanes));
+    }
+    let ln = u64::from(lanes);
+    let mut mem = Memories::new(lanes as usize);
+    let n = net.nodes.len();
+    let bad = |node: usize, what: String| CompileError::Node {
+        node,
+        label: net.nodes[node].label.clone(),
+        what,
+    };
+    let ring = |node: usize, name: &str| -> Result<Vec<u64>, CompileError> {
+        vectors
+            .get(Some(node), name)
+            .map(|a| a.values.iter().map(|&v| v as u64).collect())
+            .ok_or_else(|| bad(node, format!("the vectors have no `{name}`")))
+    };
+    // Rows: every node's output in the activations, offline data in aux.
+    let (mut act_top, mut aux_top, mut wgt_top) = (0u64, 0u64, 0u64);
+    let mut out_row = vec![0u64; n];
+    let mut aux_row = vec![0u64; n];
+    let mut wgt_word = vec![0u64; n];
+    let mut zero_row = 0u64;
+    let mut outputs = Vec::new();
+    for (i, node) in net.nodes.iter().enumerate() {
+        let rows = (node.elements as u64).div_ceil(ln);
+        match node.kind {
+            NodeKind::Flatten => {
+                out_row[i] = out_row[node.operands[0]];
+                continue;
+            }
+            NodeKind::Input => {
+                // Zeros to add the received shares to, then the shares themselves.
+                zero_row = act_top;
+                act_top += rows;
+                aux_row[i] = aux_top;
+                Memories::put(&mut mem.aux, aux_top, &ring(i, "y")?);
+                aux_top += rows;
+            }
+            NodeKind::Dense { inputs, .. } => {
+                let p = w.0[i].as_ref().ok_or_else(|| bad(i, "no weights".into()))?;
+                aux_row[i] = aux_top;
+                Memories::put(&mut mem.aux, aux_top, &ring(i, "mask")?);
+                aux_top += rows;
+                wgt_word[i] = wgt_top;
+                if wgt_top + rows * inputs as u64 > 1 << accel::WEIGHT_BITS {
+                    return Err(bad(i, "the weights do not fit the weight memory".into()));
+                }
+                mem.put_weights(wgt_top, &p.w, inputs);
+                wgt_top += rows * inputs as u64;
+            }
+            NodeKind::Truncate => {
+                aux_row[i] = aux_top;
+                let dense = node.operands[0];
+                let bias: Vec<u64> = (0..node.elements).map(|e| w.bias(net, dense, e)).collect();
+                Memories::put(&mut mem.aux, aux_top, &bias);
+                aux_top += rows;
+            }
+            NodeKind::Relu => {
+                // The server's share of the output: its offline output mask.
+                out_row[i] = act_top;
+                Memories::put(&mut mem.act, act_top, &ring(i, "y")?);
+                act_top += rows;
+                continue;
+            }
+            _ => {
+                return Err(bad(
+                    i,
+                    "the accelerator's MAC array runs dense layers, truncations and ReLU \
+                     outputs; this node is not one of them"
+                        .into(),
+                ))
+            }
+        }
+        out_row[i] = act_top;
+        act_top += rows;
+        outputs.push((i, out_row[i], node.elements));
+    }
+    let mut program = Vec::new();
+    let mut tasks = Vec::new();
+    let mut mine: Vec<_> = schedule
+        .tasks
+        .iter()
+        .filter(|t| t.unit == Unit::ServerMac)
+        .collect();
+    mine.sort_by_key(|t| t.start);
+    let by_node: std::collections::HashMap<usize, &scheduler::schedule::NodeSchedule> =
+        schedule.nodes.iter().map(|s| (s.node, s)).collect();
+    for t in mine {
+        let i = t.node;
+        let ns = by_node[&i];
+        let work = ns.steps[t.step as usize]
+            .iter()
+            .find(|w| w.units().contains(&Unit::ServerMac))
+            .ok_or_else(|| bad(i, "a MAC-array task without MAC-array work".into()))?;
+        let (first, len) = work.tile_range(t.tile, ns.tiles, lanes);
+        let (g, count) = (first / ln, len as u16);
+        let node = &net.nodes[i];
+        let row16 = |r: u64| r as u16;
+        let ins = match (node.kind.clone(), work) {
+            (NodeKind::Input, Work::Elementwise { .. }) => Instr {
+                start: t.start as u32,
+                op: Op::Add,
+                count,
+                depth: 0,
+                a: row16(zero_row + g),
+                b: row16(aux_row[i] + g),
+                o: row16(out_row[i] + g),
+                w: 0,
+            },
+            (NodeKind::Dense { inputs, .. }, Work::Macs { .. }) => Instr {
+                start: t.start as u32,
+                op: Op::Dot,
+                count,
+                depth: inputs as u16,
+                a: row16(out_row[node.operands[0]]),
+                b: row16(aux_row[i] + g),
+                o: row16(out_row[i] + g),
+                w: (wgt_word[i] + g * inputs as u64) as u16,
+            },
+            (NodeKind::Truncate, Work::Elementwise { .. }) => Instr {
+                start: t.start as u32,
+                op: Op::Add,
+                count,
+                depth: 0,
+                a: row16(out_row[node.operands[0]] + g),
+                b: row16(aux_row[i] + g),
+                o: row16(out_row[i] + g),
+                w: 0,
+            },
+            (k, w) => return Err(bad(i, format!("no instruction for {w:?} of {k:?}"))),
+        };
+        if len > 0 {
+            program.push(ins);
+            tasks.push((i, t.tile, t.start, t.end, t.ready));
+        }
+    }
+    accel::check(&program, lanes as usize)?;
+    Ok(Compiled {
+        program,
+        mem,
+        used: (act_top, aux_top, wgt_top),
+        outputs,
+        tasks,
+    })
+}
+
+/// What a run on Verilator gave.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Trace {
+    /// The start cycle of each instruction (the cycle count after its decode).
+    pub issues: Vec<u64>,
+    /// The cycle counts at which results were written.
+    pub writes: Vec<u64>,
+    /// Whether an instruction issued late.
+    pub late: bool,
+    /// Whether a lane refused a pair or missed a write.
+    pub fault: bool,
+    /// Whether the program reached its end.
+    pub halted: bool,
+    /// The activation memory's rows `0..used` afterwards, element by element
+    /// (`rows * lanes` values).
+    pub act: Vec<u64>,
+}
+
+fn port(d: &VerilatedDesign, name: &str) -> Result<usize, HarnessError> {
+    d.port(name).ok_or_else(|| HarnessError::Ports {
+        design: d.name().to_string(),
+        message: format!("no port `{name}`"),
+    })
+}
+
+/// Loads `c` into the design, runs it for `cycles` cycles from `start`, and reads the
+/// activations back.
+pub fn drive(
+    d: &VerilatedDesign,
+    c: &Compiled,
+    cycles: u64,
+    vcd: Option<&Path>,
+) -> Result<Trace, HarnessError> {
+    let lanes = c.mem.lanes;
+    let p = |n| port(d, n);
+    let (ld_act, ld_aux, ld_wgt, ld_prog) =
+        (p("ld_act")?, p("ld_aux")?, p("ld_wgt")?, p("ld_prog")?);
+    let (ld_lane, ld_addr, ld_data) = (p("ld_lane")?, p("ld_addr")?, p("ld_data")?);
+    let (start, pk_lane, pk_addr) = (p("start")?, p("pk_lane")?, p("pk_addr")?);
+    let blank = || vec![0u128; d.inputs().len()];
+    let mut rows = Vec::new();
+    let (act_rows, aux_rows, words) = c.used;
+    for (flag, bank, n) in [
+        (ld_act, &c.mem.act, act_rows),
+        (ld_aux, &c.mem.aux, aux_rows),
+        (ld_wgt, &c.mem.weights, words),
+    ] {
+        for (j, b) in bank.iter().enumerate() {
+            for (a, &v) in b.iter().enumerate().take(n as usize) {
+                let mut r = blank();
+                (r[flag], r[ld_lane], r[ld_addr], r[ld_data]) = (1, 1 << j, a as u128, v.into());
+                rows.push(r);
+            }
+        }
+    }
+    let end = Instr::end(u32::MAX);
+    for (a, i) in c.program.iter().chain([&end]).enumerate() {
+        let mut r = blank();
+        (r[ld_prog], r[ld_addr], r[ld_data]) = (1, a as u128, i.encode());
+        rows.push(r);
+    }
+    let mut r = blank();
+    r[start] = 1;
+    rows.push(r);
+    let run_from = rows.len();
+    for _ in 0..cycles {
+        rows.push(blank());
+    }
+    let peek_from = rows.len();
+    for a in 0..act_rows {
+        for j in 0..lanes {
+            let mut r = blank();
+            (r[pk_lane], r[pk_addr]) = (1 << j, a.into());
+            rows.push(r);
+        }
+    }
+    rows.push(blank());
+    let out = d.run(&rows, vcd)?;
+    let o = |n| port(d, n);
+    let fault = o("fault")?;
+    let (now, issue, writing, halted, late, pk_data) = (
+        o("now")?,
+        o("issue")?,
+        o("writing")?,
+        o("halted")?,
+        o("late")?,
+        o("pk_data")?,
+    );
+    let run = &out[run_from..peek_from];
+    Ok(Trace {
+        issues: run
+            .iter()
+            .filter(|r| r[issue] == 1)
+            .map(|r| (r[now] as u32).wrapping_add(1).into())
+            .collect(),
+        writes: run
+            .iter()
+            .filter(|r| r[writing] == 1)
+            .map(|r| r[now] as u64)
+            .collect(),
+        late: run.last().is_some_and(|r| r[late] == 1),
+        fault: run.last().is_some_and(|r| r[fault] == 1),
+        halted: run.last().is_some_and(|r| r[halted] == 1),
+        act: out[peek_from + 1..]
+            .iter()
+            .map(|r| r[pk_data] as u64)
+            .collect(),
+    })
+}
