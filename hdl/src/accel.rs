@@ -57,9 +57,79 @@ pub enum Op {
     Dot = 1,
     /// Element-wise addition of an aux vector.
     Add = 2,
+    /// A convolution's geometry for the `CONV` instructions that follow.
+    Geom = 3,
+    /// Where the next `CONV` starts in its output.
+    Tile = 4,
+    /// Dot products of a convolution's windows with the weights, plus masks,
+    /// truncated.
+    Conv = 5,
 }
 
-/// One instruction of the program.
+/// A convolution's geometry (no padding): what `GEOM` loads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Geometry {
+    /// Input channels, height and width.
+    pub input: [u16; 3],
+    /// Output channels (a multiple of the lanes), height and width.
+    pub output: [u16; 3],
+    /// Kernel size.
+    pub kernel: u16,
+    /// Stride.
+    pub stride: u16,
+}
+
+impl Geometry {
+    /// Pairs of a window.
+    pub fn depth(&self) -> u16 {
+        self.input[0] * self.kernel * self.kernel
+    }
+
+    /// The `GEOM` instruction: k - 1, the stride, the output row's width times the
+    /// stride, channel groups - 1 (8 bits each); the address steps to the next kernel
+    /// row and the next input channel, the stride times the input width, the stride
+    /// (16 bits each).
+    pub fn geom(&self, lanes: u16) -> u128 {
+        let [_, h, w] = self.input;
+        let (k, s) = (self.kernel, self.stride);
+        let d_ky = w - (k - 1);
+        let d_ic = h * w - (k - 1) * w - (k - 1);
+        (u128::from(d_ky) << 112)
+            | (u128::from(d_ic) << 96)
+            | ((Op::Geom as u128) << 92)
+            | (u128::from(s * w) << 76)
+            | (u128::from(s) << 60)
+            | (u128::from(k - 1) << 52)
+            | (u128::from(s) << 44)
+            | (u128::from(self.output[2] * s) << 36)
+            | (u128::from(self.output[0] / lanes - 1) << 28)
+    }
+
+    /// The `TILE` instruction of a tile whose first output element (channel-last
+    /// order) is `first`, with the layer's weights from word `wbase`: the window's
+    /// column, the channel group, the window's first element and its row's.
+    pub fn tile(&self, lanes: u16, first: u32, wbase: u16) -> u128 {
+        let groups = u32::from(self.output[0] / lanes);
+        let (g, p) = (first / u32::from(lanes), first / u32::from(self.output[0]));
+        let cg = g % groups;
+        let (oy, ox) = (p / u32::from(self.output[2]), p % u32::from(self.output[2]));
+        let s = u32::from(self.stride);
+        let prow = oy * s * u32::from(self.input[2]);
+        ((Op::Tile as u128) << 92)
+            | (u128::from(ox * s) << 84)
+            | (u128::from(cg) << 76)
+            | (u128::from(prow + ox * s) << 60)
+            | (u128::from(prow) << 44)
+            | (u128::from(wbase) << 28)
+    }
+
+    /// The channel group of output element `first` (channel-last order).
+    pub fn group_of(&self, lanes: u16, first: u32) -> u32 {
+        (first / u32::from(lanes)) % u32::from(self.output[0] / lanes)
+    }
+}
+
+/// One instruction of the program (`GEOM` and `TILE` carry their own words).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Instr {
     /// The cycle (counted from `start`) it issues at.
@@ -76,8 +146,10 @@ pub struct Instr {
     pub b: u16,
     /// First activation row of the results.
     pub o: u16,
-    /// First weight word of each lane (`DOT`).
+    /// First weight word of each lane (`DOT`, `CONV`).
     pub w: u16,
+    /// The word of a `GEOM` or `TILE`.
+    pub raw: u128,
 }
 
 impl Instr {
@@ -92,12 +164,30 @@ impl Instr {
             b: 0,
             o: 0,
             w: 0,
+            raw: 0,
+        }
+    }
+
+    /// A `GEOM` or `TILE` word as an instruction.
+    pub fn setup(raw: u128) -> Instr {
+        let op = if (raw >> 92) & 0xf == Op::Geom as u128 {
+            Op::Geom
+        } else {
+            Op::Tile
+        };
+        Instr {
+            raw,
+            op,
+            ..Instr::end(0)
         }
     }
 
     /// The 128-bit word: start `[127:96]`, op `[95:92]`, count `[91:76]`, depth
     /// `[75:64]`, a `[63:48]`, b `[47:32]`, o `[31:16]`, w `[15:0]`.
     pub fn encode(&self) -> u128 {
+        if matches!(self.op, Op::Geom | Op::Tile) {
+            return self.raw;
+        }
         (u128::from(self.start) << 96)
             | ((self.op as u128) << 92)
             | (u128::from(self.count) << 76)
@@ -111,8 +201,10 @@ impl Instr {
     /// Cycles the array is held issuing it on `lanes` lanes.
     pub fn busy(&self, lanes: u64) -> u64 {
         match self.op {
-            Op::End => 0,
-            Op::Dot => units::mac_array_dots(self.count.into(), self.depth.into(), lanes),
+            Op::End | Op::Geom | Op::Tile => 0,
+            Op::Dot | Op::Conv => {
+                units::mac_array_dots(self.count.into(), self.depth.into(), lanes)
+            }
             Op::Add => u64::from(self.count).div_ceil(lanes),
         }
     }
@@ -269,6 +361,19 @@ pub fn check(program: &[Instr], lanes: usize) -> Result<Vec<(u64, u64, u64)>, Ac
         let groups = u64::from(i.count).div_ceil(lanes64);
         match i.op {
             Op::End => {}
+            Op::Geom | Op::Tile => {
+                out.push((free, free, free));
+                continue;
+            }
+            Op::Conv => {
+                range("b", u64::from(i.b) + groups.max(1) - 1, rows, "aux memory")?;
+                range(
+                    "o",
+                    u64::from(i.o) + groups.max(1) - 1,
+                    rows,
+                    "activation memory",
+                )?;
+            }
             Op::Dot => {
                 range(
                     "a",
@@ -321,10 +426,14 @@ pub fn check(program: &[Instr], lanes: usize) -> Result<Vec<(u64, u64, u64)>, Ac
 pub fn run(program: &[Instr], mem: &mut Memories) -> Result<(), AccelError> {
     check(program, mem.lanes)?;
     let l = RING_BITS;
+    let (mut geom, mut tile) = (0u128, 0u128);
     for i in program {
         let (a, b, o) = (u64::from(i.a), u64::from(i.b), u64::from(i.o));
         match i.op {
             Op::End => break,
+            Op::Geom => geom = i.raw,
+            Op::Tile => tile = i.raw,
+            Op::Conv => conv(i, geom, tile, mem),
             Op::Dot => {
                 let depth = u64::from(i.depth);
                 let x: Vec<u64> = (0..depth).map(|k| Memories::get(&mem.act, a, k)).collect();
@@ -381,6 +490,90 @@ impl Logic for SumDelay {
         }
         for s in (DELAY - 2)..(DELAY - 1) {
             self.q.next = self.line[s].q.val();
+        }
+    }
+}
+
+/// Bits `[at + width - 1 : at]` of `w`.
+fn field(w: u128, at: u32, width: u32) -> u64 {
+    ((w >> at) & ((1u128 << width) - 1)) as u64
+}
+
+/// The golden model of `CONV`: the address generator's walk over each window, channel
+/// group by channel group, position by position.
+fn conv(i: &Instr, geom: u128, tile: u128, mem: &mut Memories) {
+    let l = RING_BITS;
+    let lanes = mem.lanes as u64;
+    let m16 = |v: u64| v & 0xffff;
+    let (d_ky, d_ic, s_w, s16) = (
+        field(geom, 112, 16),
+        field(geom, 96, 16),
+        field(geom, 76, 16),
+        field(geom, 60, 16),
+    );
+    let (km1, s8, out_ws, cgm1) = (
+        field(geom, 52, 8),
+        field(geom, 44, 8),
+        field(geom, 36, 8),
+        field(geom, 28, 8),
+    );
+    let (mut oxs, mut cg, mut pbase, mut prow, wbase) = (
+        field(tile, 84, 8),
+        field(tile, 76, 8),
+        field(tile, 60, 16),
+        field(tile, 44, 16),
+        field(tile, 28, 16),
+    );
+    let depth = u64::from(i.depth);
+    let mut wptr = u64::from(i.w);
+    for g in 0..u64::from(i.count).div_ceil(lanes) {
+        // One window: its elements in (channel, row, column) order.
+        let (mut e, mut kx, mut ky) = (pbase, 0, 0);
+        let mut x = Vec::with_capacity(depth as usize);
+        for _ in 0..depth {
+            x.push(Memories::get(&mem.act, u64::from(i.a), e));
+            if kx == km1 {
+                kx = 0;
+                if ky == km1 {
+                    ky = 0;
+                    e = m16(e + d_ic);
+                } else {
+                    ky += 1;
+                    e = m16(e + d_ky);
+                }
+            } else {
+                kx += 1;
+                e = m16(e + 1);
+            }
+        }
+        for j in 0..lanes {
+            let r = g * lanes + j;
+            if r >= u64::from(i.count) {
+                break;
+            }
+            let w = &mem.weights[j as usize][wptr as usize..(wptr + depth) as usize];
+            let acc = x.iter().zip(w).fold(
+                Memories::get(&mem.aux, u64::from(i.b), r),
+                |acc, (&x, &w)| acc.wrapping_add(mul(x, w, l)),
+            );
+            mem.act[j as usize][(u64::from(i.o) + g) as usize] =
+                truncate_share(acc & mask(l), crate::mac::DEFAULT_FRAC_BITS, 0, l);
+        }
+        // The next group: the next channels, or the next window.
+        if cg == cgm1 {
+            cg = 0;
+            wptr = wbase;
+            if (oxs + s8) & 0xff == out_ws {
+                oxs = 0;
+                prow = m16(prow + s_w);
+                pbase = prow;
+            } else {
+                oxs = (oxs + s8) & 0xff;
+                pbase = m16(pbase + s16);
+            }
+        } else {
+            cg += 1;
+            wptr += depth;
         }
     }
 }
@@ -449,6 +642,38 @@ pub struct Accelerator<const LANES: usize> {
     u_orow: DFF<Bits<ROW_BITS>>,
     u_wptr: DFF<Bits<WEIGHT_BITS>>,
     u_oh: DFF<Bits<LANES>>,
+    u_conv: DFF<Bit>,
+    // A convolution's geometry as `GEOM` and `TILE` loaded it (p_), and as the running
+    // `CONV` uses it (c_), with its address generator's state.
+    p_km1: DFF<Bits<8>>,
+    p_s8: DFF<Bits<8>>,
+    p_outws: DFF<Bits<8>>,
+    p_cgm1: DFF<Bits<8>>,
+    p_oxs0: DFF<Bits<8>>,
+    p_cg0: DFF<Bits<8>>,
+    c_km1: DFF<Bits<8>>,
+    c_s8: DFF<Bits<8>>,
+    c_outws: DFF<Bits<8>>,
+    c_cgm1: DFF<Bits<8>>,
+    c_kx: DFF<Bits<8>>,
+    c_ky: DFF<Bits<8>>,
+    c_cg: DFF<Bits<8>>,
+    c_oxs: DFF<Bits<8>>,
+    p_dky: DFF<Bits<16>>,
+    p_dic: DFF<Bits<16>>,
+    p_sw: DFF<Bits<16>>,
+    p_s16: DFF<Bits<16>>,
+    p_pbase0: DFF<Bits<16>>,
+    p_prow0: DFF<Bits<16>>,
+    p_wbase: DFF<Bits<16>>,
+    c_dky: DFF<Bits<16>>,
+    c_dic: DFF<Bits<16>>,
+    c_sw: DFF<Bits<16>>,
+    c_s16: DFF<Bits<16>>,
+    c_wbase: DFF<Bits<16>>,
+    c_e: DFF<Bits<16>>,
+    c_pbase: DFF<Bits<16>>,
+    c_prow: DFF<Bits<16>>,
     // The operand stage (the cycle after issue).
     f_valid: DFF<Bit>,
     f_mask: DFF<Bit>,
@@ -468,6 +693,10 @@ pub struct Accelerator<const LANES: usize> {
     i_op: Signal<Local, Bits<4>>,
     go: Signal<Local, Bit>,
     free: Signal<Local, Bit>,
+    setup: Signal<Local, Bit>,
+    n_oxs: Signal<Local, Bits<8>>,
+    n_pbase: Signal<Local, Bits<16>>,
+    n_prow: Signal<Local, Bits<16>>,
     last_pair: Signal<Local, Bit>,
     last_group: Signal<Local, Bit>,
     lane_mask: Signal<Local, Bits<LANES>>,
@@ -490,6 +719,15 @@ pub struct Accelerator<const LANES: usize> {
     r1: Constant<Bits<ROW_BITS>>,
     w1: Constant<Bits<WEIGHT_BITS>>,
     rot: Constant<Bits<8>>,
+    logl: Constant<Bits<8>>,
+    lmask: Constant<Bits<8>>,
+    b8_0: Constant<Bits<8>>,
+    b8_1: Constant<Bits<8>>,
+    b16_1: Constant<Bits<16>>,
+    op_add: Constant<Bits<4>>,
+    op_geom: Constant<Bits<4>>,
+    op_tile: Constant<Bits<4>>,
+    op_conv: Constant<Bits<4>>,
 }
 
 impl<const LANES: usize> Default for Accelerator<LANES> {
@@ -538,6 +776,36 @@ impl<const LANES: usize> Default for Accelerator<LANES> {
             u_orow: Default::default(),
             u_wptr: Default::default(),
             u_oh: Default::default(),
+            u_conv: Default::default(),
+            p_km1: Default::default(),
+            p_s8: Default::default(),
+            p_outws: Default::default(),
+            p_cgm1: Default::default(),
+            p_oxs0: Default::default(),
+            p_cg0: Default::default(),
+            c_km1: Default::default(),
+            c_s8: Default::default(),
+            c_outws: Default::default(),
+            c_cgm1: Default::default(),
+            c_kx: Default::default(),
+            c_ky: Default::default(),
+            c_cg: Default::default(),
+            c_oxs: Default::default(),
+            p_dky: Default::default(),
+            p_dic: Default::default(),
+            p_sw: Default::default(),
+            p_s16: Default::default(),
+            p_pbase0: Default::default(),
+            p_prow0: Default::default(),
+            p_wbase: Default::default(),
+            c_dky: Default::default(),
+            c_dic: Default::default(),
+            c_sw: Default::default(),
+            c_s16: Default::default(),
+            c_wbase: Default::default(),
+            c_e: Default::default(),
+            c_pbase: Default::default(),
+            c_prow: Default::default(),
             f_valid: Default::default(),
             f_mask: Default::default(),
             f_add: Default::default(),
@@ -554,6 +822,10 @@ impl<const LANES: usize> Default for Accelerator<LANES> {
             i_op: Default::default(),
             go: Default::default(),
             free: Default::default(),
+            setup: Default::default(),
+            n_oxs: Default::default(),
+            n_pbase: Default::default(),
+            n_prow: Default::default(),
             last_pair: Default::default(),
             last_group: Default::default(),
             lane_mask: Default::default(),
@@ -575,6 +847,15 @@ impl<const LANES: usize> Default for Accelerator<LANES> {
             r1: Constant::new(1u64.into()),
             w1: Constant::new(1u64.into()),
             rot: Constant::new((LANES as u64 - 1).into()),
+            logl: Constant::new(u64::from(LANES.trailing_zeros()).into()),
+            lmask: Constant::new((LANES as u64 - 1).into()),
+            b8_0: Constant::new(0u64.into()),
+            b8_1: Constant::new(1u64.into()),
+            b16_1: Constant::new(1u64.into()),
+            op_add: Constant::new((Op::Add as u64).into()),
+            op_geom: Constant::new((Op::Geom as u64).into()),
+            op_tile: Constant::new((Op::Tile as u64).into()),
+            op_conv: Constant::new((Op::Conv as u64).into()),
         }
     }
 }
@@ -584,7 +865,13 @@ impl<const LANES: usize> Logic for Accelerator<LANES> {
     fn update(&mut self) {
         dff_setup!(
             self, clock, running, count, pc, late_q, fault_q, busy, u_dot, u_depth, u_k, u_left,
-            u_xrow, u_arow, u_brow, u_orow, u_wptr, u_oh, f_valid, f_mask, f_add, f_oh, pk_q
+            u_xrow, u_arow, u_brow, u_orow, u_wptr, u_oh, u_conv, f_valid, f_mask, f_add, f_oh,
+            pk_q
+        );
+        dff_setup!(
+            self, clock, p_km1, p_s8, p_outws, p_cgm1, p_oxs0, p_cg0, c_km1, c_s8, c_outws, c_cgm1,
+            c_kx, c_ky, c_cg, c_oxs, p_dky, p_dic, p_sw, p_s16, p_pbase0, p_prow0, p_wbase, c_dky,
+            c_dic, c_sw, c_s16, c_wbase, c_e, c_pbase, c_prow
         );
         for s in 0..DELAY {
             self.d_we[s].clock.next = self.clock.val();
@@ -617,9 +904,34 @@ impl<const LANES: usize> Logic for Accelerator<LANES> {
             | (self.last_group.val() & (!self.u_dot.q.val() | self.last_pair.val()));
         self.go.next = self.running.q.val()
             & self.free.val()
-            & (self.i_op.val() != self.op_end.val())
+            & ((self.i_op.val() == self.op_dot.val())
+                | (self.i_op.val() == self.op_add.val())
+                | (self.i_op.val() == self.op_conv.val()))
             & (self.next.val() >= self.i_start.val());
+        // `GEOM` and `TILE` load at once, whatever the array does.
+        self.setup.next = self.running.q.val()
+            & ((self.i_op.val() == self.op_geom.val()) | (self.i_op.val() == self.op_tile.val()));
         self.prog.read_address.next = self.pc.q.val();
+        if self.setup.val() {
+            self.pc.d.next = self.pc.q.val() + self.p1.val();
+            self.prog.read_address.next = self.pc.q.val() + self.p1.val();
+            if self.i_op.val() == self.op_geom.val() {
+                self.p_dky.d.next = self.inst.val().get_bits::<16>(112);
+                self.p_dic.d.next = self.inst.val().get_bits::<16>(96);
+                self.p_sw.d.next = self.inst.val().get_bits::<16>(76);
+                self.p_s16.d.next = self.inst.val().get_bits::<16>(60);
+                self.p_km1.d.next = self.inst.val().get_bits::<8>(52);
+                self.p_s8.d.next = self.inst.val().get_bits::<8>(44);
+                self.p_outws.d.next = self.inst.val().get_bits::<8>(36);
+                self.p_cgm1.d.next = self.inst.val().get_bits::<8>(28);
+            } else {
+                self.p_oxs0.d.next = self.inst.val().get_bits::<8>(84);
+                self.p_cg0.d.next = self.inst.val().get_bits::<8>(76);
+                self.p_pbase0.d.next = self.inst.val().get_bits::<16>(60);
+                self.p_prow0.d.next = self.inst.val().get_bits::<16>(44);
+                self.p_wbase.d.next = self.inst.val().get_bits::<16>(28);
+            }
+        }
         if self.go.val() {
             self.pc.d.next = self.pc.q.val() + self.p1.val();
             self.prog.read_address.next = self.pc.q.val() + self.p1.val();
@@ -636,6 +948,9 @@ impl<const LANES: usize> Logic for Accelerator<LANES> {
             self.fault_q.d.next = false;
         }
         // The array: issue the current group's next pair, or row.
+        self.n_oxs.next = self.c_oxs.q.val();
+        self.n_pbase.next = self.c_pbase.q.val();
+        self.n_prow.next = self.c_prow.q.val();
         self.lane_mask.next = self.ones.val();
         if self.u_left.q.val() < self.lanes_c.val() {
             self.lane_mask.next =
@@ -663,6 +978,15 @@ impl<const LANES: usize> Logic for Accelerator<LANES> {
                 for j in 0..LANES {
                     self.act[j].read_address.next = self.u_xrow.q.val();
                 }
+                if self.u_conv.q.val() {
+                    // The window's element `c_e`: its bank and row.
+                    for j in 0..LANES {
+                        self.act[j].read_address.next =
+                            self.u_arow.q.val() + (self.c_e.q.val() >> self.logl.val());
+                    }
+                    self.f_oh.d.next =
+                        self.one_l.val() << (self.c_e.q.val().get_bits::<8>(0) & self.lmask.val());
+                }
                 if self.last_pair.val() {
                     // The mask pair ends the group; its results go down the delay line.
                     self.f_mask.d.next = true;
@@ -678,7 +1002,47 @@ impl<const LANES: usize> Logic for Accelerator<LANES> {
                     if self.last_group.val() {
                         self.busy.d.next = false;
                     }
+                    if self.u_conv.q.val() {
+                        // The next channel group of this window, or the next window.
+                        self.c_kx.d.next = self.b8_0.val();
+                        self.c_ky.d.next = self.b8_0.val();
+                        self.n_oxs.next = self.c_oxs.q.val();
+                        self.n_pbase.next = self.c_pbase.q.val();
+                        self.n_prow.next = self.c_prow.q.val();
+                        if self.c_cg.q.val() == self.c_cgm1.q.val() {
+                            self.c_cg.d.next = self.b8_0.val();
+                            self.u_wptr.d.next = self.c_wbase.q.val();
+                            if self.c_oxs.q.val() + self.c_s8.q.val() == self.c_outws.q.val() {
+                                self.n_oxs.next = self.b8_0.val();
+                                self.n_prow.next = self.c_prow.q.val() + self.c_sw.q.val();
+                                self.n_pbase.next = self.n_prow.val();
+                            } else {
+                                self.n_oxs.next = self.c_oxs.q.val() + self.c_s8.q.val();
+                                self.n_pbase.next = self.c_pbase.q.val() + self.c_s16.q.val();
+                            }
+                        } else {
+                            self.c_cg.d.next = self.c_cg.q.val() + self.b8_1.val();
+                        }
+                        self.c_oxs.d.next = self.n_oxs.val();
+                        self.c_pbase.d.next = self.n_pbase.val();
+                        self.c_prow.d.next = self.n_prow.val();
+                        self.c_e.d.next = self.n_pbase.val();
+                    }
                 } else {
+                    // The window's next element.
+                    if self.c_kx.q.val() == self.c_km1.q.val() {
+                        self.c_kx.d.next = self.b8_0.val();
+                        if self.c_ky.q.val() == self.c_km1.q.val() {
+                            self.c_ky.d.next = self.b8_0.val();
+                            self.c_e.d.next = self.c_e.q.val() + self.c_dic.q.val();
+                        } else {
+                            self.c_ky.d.next = self.c_ky.q.val() + self.b8_1.val();
+                            self.c_e.d.next = self.c_e.q.val() + self.c_dky.q.val();
+                        }
+                    } else {
+                        self.c_kx.d.next = self.c_kx.q.val() + self.b8_1.val();
+                        self.c_e.d.next = self.c_e.q.val() + self.b16_1.val();
+                    }
                     self.u_k.d.next = self.u_k.q.val() + self.k1.val();
                     self.u_wptr.d.next = self.u_wptr.q.val() + self.w1.val();
                     self.u_oh.d.next =
@@ -709,7 +1073,25 @@ impl<const LANES: usize> Logic for Accelerator<LANES> {
         }
         if self.go.val() {
             self.busy.d.next = self.inst.val().get_bits::<16>(76) != self.zero16.val();
-            self.u_dot.d.next = self.i_op.val() == self.op_dot.val();
+            self.u_dot.d.next =
+                (self.i_op.val() == self.op_dot.val()) | (self.i_op.val() == self.op_conv.val());
+            self.u_conv.d.next = self.i_op.val() == self.op_conv.val();
+            self.c_km1.d.next = self.p_km1.q.val();
+            self.c_s8.d.next = self.p_s8.q.val();
+            self.c_outws.d.next = self.p_outws.q.val();
+            self.c_cgm1.d.next = self.p_cgm1.q.val();
+            self.c_dky.d.next = self.p_dky.q.val();
+            self.c_dic.d.next = self.p_dic.q.val();
+            self.c_sw.d.next = self.p_sw.q.val();
+            self.c_s16.d.next = self.p_s16.q.val();
+            self.c_wbase.d.next = self.p_wbase.q.val();
+            self.c_kx.d.next = self.b8_0.val();
+            self.c_ky.d.next = self.b8_0.val();
+            self.c_cg.d.next = self.p_cg0.q.val();
+            self.c_oxs.d.next = self.p_oxs0.q.val();
+            self.c_pbase.d.next = self.p_pbase0.q.val();
+            self.c_prow.d.next = self.p_prow0.q.val();
+            self.c_e.d.next = self.p_pbase0.q.val();
             self.u_left.d.next = self.inst.val().get_bits::<16>(76);
             self.u_depth.d.next = self.inst.val().get_bits::<12>(64);
             self.u_k.d.next = self.k0.val();

@@ -7,7 +7,15 @@
 //! - the input's task: the client's message (`x - r`, in the aux memory, the link's
 //!   receive buffer) copied into the activations (`ADD` of zeros);
 //! - a dense layer's tile: `DOT` of its rows, the server's masks from aux;
+//! - a convolution's tile: `GEOM` and `TILE` (its geometry and where it starts), then
+//!   `CONV` of its output elements, lanes across output channels; a convolution's
+//!   output is kept channel-last, so a group of lanes is one window's channels;
 //! - a truncation's tile: `ADD` of the bias (the lanes truncated already).
+//!
+//! A window of the schedule (some of its nodes) compiles too, its start cycles taken
+//! from its first task's: a deep network's whole online phase is millions of cycles,
+//! too many to simulate cycle by cycle, but each layer's tasks run at their own
+//! relative cycles.
 //!
 //! The garbled ReLUs run elsewhere (the GC engines and the client); the server's share
 //! of a ReLU's output is its own output mask, chosen offline, so it is loaded with the
@@ -71,19 +79,67 @@ pub struct Compiled {
     pub mem: Memories,
     /// Activation rows, aux rows and weight words in use.
     pub used: (u64, u64, u64),
-    /// Each node's output: (node, first activation row, elements).
-    pub outputs: Vec<(usize, u64, usize)>,
+    /// Each node's output: (node, first activation row, elements, `[C, H, W]` when kept
+    /// channel-last).
+    pub outputs: Vec<Output>,
+    /// The cycle of the schedule the program's cycle 0 is.
+    pub offset: u64,
     /// The schedule's task of each instruction: (node, tile, start, end, ready).
     pub tasks: Vec<(usize, u32, u64, u64, u64)>,
 }
 
+/// Where a node's output lies in the activations.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Output {
+    /// The node.
+    pub node: usize,
+    /// Its first row.
+    pub row: u64,
+    /// Its elements.
+    pub elements: usize,
+    /// `[C, H, W]` when kept channel-last (a convolution and its truncation).
+    pub hwc: Option<[usize; 3]>,
+}
+
+impl Output {
+    /// Position in memory (from the first row's first element) of element `e` in the
+    /// network's `[C, H, W]` order.
+    pub fn place(&self, e: usize) -> usize {
+        match self.hwc {
+            Some([c, h, w]) => {
+                let (ch, p) = (e / (h * w), e % (h * w));
+                p * c + ch
+            }
+            None => e,
+        }
+    }
+
+    /// `v` (in `[C, H, W]` order) laid out as in memory.
+    pub fn lay_out(&self, v: &[u64]) -> Vec<u64> {
+        let mut out = vec![0; v.len()];
+        for (e, &x) in v.iter().enumerate() {
+            out[self.place(e)] = x;
+        }
+        out
+    }
+
+    /// The vector in `[C, H, W]` order, reading memory element `k` with `get(k)`.
+    pub fn read(&self, get: impl Fn(u64) -> u64) -> Vec<u64> {
+        (0..self.elements)
+            .map(|e| get(self.place(e) as u64))
+            .collect()
+    }
+}
+
 /// Compiles the server's MAC-array tasks of `schedule` for `net` with weights `w`,
-/// the offline data and the client's message taken from the server's `vectors`.
+/// the offline data and the client's message taken from the server's `vectors`; only
+/// the tasks of the nodes `only` when given, their cycles from the first one's.
 pub fn compile(
     net: &Network,
     w: &Weights,
     schedule: &Schedule,
     vectors: &TestVectors,
+    only: Option<&[usize]>,
 ) -> Result<Compiled, CompileError> {
     let lanes = schedule.config.mac_lanes;
     if !matches!(lanes, 1 | 2 | 4 | 8 | 16) {
@@ -109,9 +165,44 @@ pub fn compile(
     let mut aux_row = vec![0u64; n];
     let mut wgt_word = vec![0u64; n];
     let mut zero_row = 0u64;
-    let mut outputs = Vec::new();
+    let mut outputs: Vec<Output> = Vec::new();
+    let mut hwc: Vec<Option<[usize; 3]>> = vec![None; n];
+    // The nodes in the window, and those whose outputs it reads (through reshapes).
+    let inside = |i: usize| only.is_none_or(|o| o.contains(&i));
+    let mut read = vec![false; n];
+    for i in (0..n).rev() {
+        if inside(i) || (read[i] && matches!(net.nodes[i].kind, NodeKind::Flatten)) {
+            for &o in &net.nodes[i].operands {
+                read[o] = true;
+            }
+        }
+    }
     for (i, node) in net.nodes.iter().enumerate() {
         let rows = (node.elements as u64).div_ceil(ln);
+        let out = |hwc: Option<[usize; 3]>| Output {
+            node: i,
+            row: 0,
+            elements: node.elements,
+            hwc,
+        };
+        if !inside(i) && !matches!(node.kind, NodeKind::Flatten) {
+            if read[i] {
+                // Computed before the window: its share as the protocol left it.
+                if !matches!(
+                    node.kind,
+                    NodeKind::Input | NodeKind::Relu | NodeKind::MaxPool { .. }
+                ) {
+                    return Err(bad(
+                        i,
+                        "the window reads this node's output; it must be in the window".into(),
+                    ));
+                }
+                out_row[i] = act_top;
+                Memories::put(&mut mem.act, act_top, &ring(i, "y")?);
+                act_top += rows;
+            }
+            continue;
+        }
         match node.kind {
             NodeKind::Flatten => {
                 out_row[i] = out_row[node.operands[0]];
@@ -137,14 +228,58 @@ pub fn compile(
                 mem.put_weights(wgt_top, &p.w, inputs);
                 wgt_top += rows * inputs as u64;
             }
+            NodeKind::Conv {
+                input,
+                output,
+                kernel,
+                padding,
+                ..
+            } => {
+                if padding != 0 {
+                    return Err(bad(
+                        i,
+                        "the accelerator's window addresses have no zero padding yet".into(),
+                    ));
+                }
+                if output[0] % lanes as usize != 0 {
+                    return Err(bad(
+                        i,
+                        format!(
+                            "{} output channels are not whole groups of {lanes} lanes",
+                            output[0]
+                        ),
+                    ));
+                }
+                if hwc[node.operands[0]].is_some() {
+                    return Err(bad(i, "the input is kept channel-last".into()));
+                }
+                let p = w.0[i].as_ref().ok_or_else(|| bad(i, "no weights".into()))?;
+                hwc[i] = Some(output);
+                aux_row[i] = aux_top;
+                Memories::put(
+                    &mut mem.aux,
+                    aux_top,
+                    &out(hwc[i]).lay_out(&ring(i, "mask")?),
+                );
+                aux_top += rows;
+                let depth = input[0] * kernel * kernel;
+                wgt_word[i] = wgt_top;
+                let words = (output[0] as u64).div_ceil(ln) * depth as u64;
+                if wgt_top + words > 1 << accel::WEIGHT_BITS {
+                    return Err(bad(i, "the weights do not fit the weight memory".into()));
+                }
+                mem.put_weights(wgt_top, &p.w, depth);
+                wgt_top += words;
+            }
             NodeKind::Truncate => {
                 aux_row[i] = aux_top;
-                let dense = node.operands[0];
-                let bias: Vec<u64> = (0..node.elements).map(|e| w.bias(net, dense, e)).collect();
-                Memories::put(&mut mem.aux, aux_top, &bias);
+                let linear = node.operands[0];
+                hwc[i] = hwc[linear];
+                let bias: Vec<u64> = (0..node.elements).map(|e| w.bias(net, linear, e)).collect();
+                Memories::put(&mut mem.aux, aux_top, &out(hwc[i]).lay_out(&bias));
                 aux_top += rows;
             }
-            NodeKind::Relu => {
+            NodeKind::Relu | NodeKind::MaxPool { .. } => {
                 // The server's share of the output: its offline output mask.
                 out_row[i] = act_top;
                 Memories::put(&mut mem.act, act_top, &ring(i, "y")?);
@@ -162,16 +297,24 @@ pub fn compile(
         }
         out_row[i] = act_top;
         act_top += rows;
-        outputs.push((i, out_row[i], node.elements));
+        outputs.push(Output {
+            row: out_row[i],
+            ..out(hwc[i])
+        });
     }
     let mut program = Vec::new();
     let mut tasks = Vec::new();
     let mut mine: Vec<_> = schedule
         .tasks
         .iter()
-        .filter(|t| t.unit == Unit::ServerMac)
+        .filter(|t| t.unit == Unit::ServerMac && only.is_none_or(|o| o.contains(&t.node)))
         .collect();
     mine.sort_by_key(|t| t.start);
+    // Two cycles ahead of a window's first task, for a `GEOM` and a `TILE` to load.
+    let offset = match only {
+        Some(_) => mine.first().map_or(0, |t| t.start.saturating_sub(2)),
+        None => 0,
+    };
     let by_node: std::collections::HashMap<usize, &scheduler::schedule::NodeSchedule> =
         schedule.nodes.iter().map(|s| (s.node, s)).collect();
     for t in mine {
@@ -185,9 +328,50 @@ pub fn compile(
         let (g, count) = (first / ln, len as u16);
         let node = &net.nodes[i];
         let row16 = |r: u64| r as u16;
+        let start = (t.start - offset) as u32;
         let ins = match (node.kind.clone(), work) {
+            (
+                NodeKind::Conv {
+                    input,
+                    output,
+                    kernel,
+                    stride,
+                    ..
+                },
+                Work::Macs { .. },
+            ) => {
+                let to16 = |v: [usize; 3]| v.map(|x| x as u16);
+                let geo = accel::Geometry {
+                    input: to16(input),
+                    output: to16(output),
+                    kernel: kernel as u16,
+                    stride: stride as u16,
+                };
+                let lanes16 = lanes as u16;
+                let depth = geo.depth();
+                let cg = geo.group_of(lanes16, first as u32);
+                if len > 0 {
+                    program.push(Instr::setup(geo.geom(lanes16)));
+                    program.push(Instr::setup(geo.tile(
+                        lanes16,
+                        first as u32,
+                        wgt_word[i] as u16,
+                    )));
+                }
+                Instr {
+                    start,
+                    op: Op::Conv,
+                    count,
+                    depth,
+                    a: row16(out_row[node.operands[0]]),
+                    b: row16(aux_row[i] + g),
+                    o: row16(out_row[i] + g),
+                    w: (wgt_word[i] + u64::from(cg) * u64::from(depth)) as u16,
+                    raw: 0,
+                }
+            }
             (NodeKind::Input, Work::Elementwise { .. }) => Instr {
-                start: t.start as u32,
+                start,
                 op: Op::Add,
                 count,
                 depth: 0,
@@ -195,9 +379,10 @@ pub fn compile(
                 b: row16(aux_row[i] + g),
                 o: row16(out_row[i] + g),
                 w: 0,
+                raw: 0,
             },
             (NodeKind::Dense { inputs, .. }, Work::Macs { .. }) => Instr {
-                start: t.start as u32,
+                start,
                 op: Op::Dot,
                 count,
                 depth: inputs as u16,
@@ -205,9 +390,10 @@ pub fn compile(
                 b: row16(aux_row[i] + g),
                 o: row16(out_row[i] + g),
                 w: (wgt_word[i] + g * inputs as u64) as u16,
+                raw: 0,
             },
             (NodeKind::Truncate, Work::Elementwise { .. }) => Instr {
-                start: t.start as u32,
+                start,
                 op: Op::Add,
                 count,
                 depth: 0,
@@ -215,12 +401,19 @@ pub fn compile(
                 b: row16(aux_row[i] + g),
                 o: row16(out_row[i] + g),
                 w: 0,
+                raw: 0,
             },
             (k, w) => return Err(bad(i, format!("no instruction for {w:?} of {k:?}"))),
         };
         if len > 0 {
             program.push(ins);
-            tasks.push((i, t.tile, t.start, t.end, t.ready));
+            tasks.push((
+                i,
+                t.tile,
+                t.start - offset,
+                t.end - offset,
+                t.ready - offset,
+            ));
         }
     }
     accel::check(&program, lanes as usize)?;
@@ -229,6 +422,7 @@ pub fn compile(
         mem,
         used: (act_top, aux_top, wgt_top),
         outputs,
+        offset,
         tasks,
     })
 }

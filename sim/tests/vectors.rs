@@ -323,39 +323,47 @@ fn relu_engine_replays_the_servers_garbling() {
     }
 }
 
-/// The MLP's server half on the accelerator's top level: its MAC-array tasks of a
-/// schedule (4 lanes, ZCU102, LAN) as a program, the memories loaded from the
-/// protocol's vectors. Every instruction issues at its task's start, the last result
-/// is written when the schedule says the last task's result is ready, and every
-/// truncation's output is the server's share the software run computed.
-#[test]
-fn the_accelerator_runs_the_mlps_server_schedule() {
+/// Runs the server's MAC-array tasks of `nodes` (all when `None`) of a schedule of
+/// `r`'s network (ZCU102, LAN, `lanes` MAC lanes) on the accelerator's top level, its
+/// memories loaded from the protocol's vectors. Every instruction issues at its task's
+/// start, the last result is written when the schedule says the last task's result is
+/// ready, and every truncation's output is the server's share the software run
+/// computed, in the golden model and on Verilator.
+fn server_on_the_accelerator(r: &Run, lanes: u32, only: Option<&[usize]>) {
     use perf_model::{AcceleratorConfig, Device, NetworkProfile};
     use scheduler::schedule::{schedule, ScheduleOptions, Unit};
-    let r = mlp();
     let d = Device::find("zcu102").unwrap();
     let mut c = AcceleratorConfig::for_device(&d, r.net.graph.fixed_point());
-    c.mac_lanes = 4;
+    c.mac_lanes = lanes;
     let link = NetworkProfile::find("lan").unwrap();
     let s = schedule(&r.net.graph, &c, &d, &link, ScheduleOptions::default()).unwrap();
-    let compiled = sim::accel::compile(&r.net, &r.w, &s, &r.server).unwrap();
-    let on_mac = s.tasks.iter().filter(|t| t.unit == Unit::ServerMac).count();
-    assert_eq!(compiled.program.len(), on_mac, "one instruction per task");
+    let compiled = sim::accel::compile(&r.net, &r.w, &s, &r.server, only).unwrap();
+    let on_mac = s
+        .tasks
+        .iter()
+        .filter(|t| t.unit == Unit::ServerMac && only.is_none_or(|n| n.contains(&t.node)))
+        .count();
+    assert_eq!(compiled.tasks.len(), on_mac, "one instruction per task");
     // The golden model gives the protocol's shares.
     let mut golden = compiled.mem.clone();
     hdl::accel::run(&compiled.program, &mut golden).unwrap();
-    let truncs = nodes(&r.net, |k| matches!(k, NodeKind::Truncate));
-    for &(node, row, n) in &compiled.outputs {
-        if truncs.contains(&node) {
-            assert_eq!(
-                golden.act_vector(row, n),
-                ring(&r.server, node, "y"),
-                "golden model, node {node}"
-            );
-        }
+    let truncs: Vec<usize> = nodes(&r.net, |k| matches!(k, NodeKind::Truncate))
+        .into_iter()
+        .filter(|t| only.is_none_or(|n| n.contains(t)))
+        .collect();
+    assert!(!truncs.is_empty());
+    let l = lanes as u64;
+    for o in compiled.outputs.iter().filter(|o| truncs.contains(&o.node)) {
+        let got = o.read(|k| golden.act[(k % l) as usize][(o.row + k / l) as usize]);
+        assert_eq!(
+            got,
+            ring(&r.server, o.node, "y"),
+            "golden model, node {}",
+            o.node
+        );
     }
     let last_ready = compiled.tasks.iter().map(|t| t.4).max().unwrap();
-    let design = sim::accel::design(4).unwrap();
+    let design = sim::accel::design(lanes).unwrap();
     let trace = sim::accel::drive(&design, &compiled, last_ready + 20, None).unwrap();
     assert!(!trace.late, "an instruction issued late");
     assert!(!trace.fault, "a lane missed a pair or a write");
@@ -364,11 +372,29 @@ fn the_accelerator_runs_the_mlps_server_schedule() {
     assert_eq!(trace.issues, starts, "issue cycles");
     // Results written until the cycle before the last task's result is ready.
     assert_eq!(trace.writes.last().copied(), Some(last_ready - 1));
-    let lanes = 4;
-    for &(node, row, n) in &compiled.outputs {
-        let got: Vec<u64> = (0..n)
-            .map(|e| trace.act[(row as usize + e / lanes) * lanes + e % lanes])
-            .collect();
-        assert_eq!(got, golden.act_vector(row, n), "Verilator, node {node}");
+    for o in &compiled.outputs {
+        let got = o.read(|k| trace.act[((o.row + k / l) * l + k % l) as usize]);
+        let want = o.read(|k| golden.act[(k % l) as usize][(o.row + k / l) as usize]);
+        assert_eq!(got, want, "Verilator, node {}", o.node);
     }
+}
+
+/// The MLP's whole server schedule on the accelerator (4 lanes).
+#[test]
+fn the_accelerator_runs_the_mlps_server_schedule() {
+    server_on_the_accelerator(&mlp(), 4, None);
+}
+
+/// LeNet-5's second convolution and its truncation on the accelerator (4 lanes across
+/// its 16 output channels), at their schedule's relative cycles.
+#[test]
+fn the_accelerator_runs_a_lenet_convolution() {
+    let r = run("examples/lenet5.yaml", 23);
+    let conv2 = (0..r.net.nodes.len())
+        .find(|&i| r.net.nodes[i].label == "conv2")
+        .unwrap();
+    let trunc = (0..r.net.nodes.len())
+        .find(|&i| r.net.nodes[i].label == "conv2.trunc")
+        .unwrap();
+    server_on_the_accelerator(&r, 4, Some(&[conv2, trunc]));
 }
