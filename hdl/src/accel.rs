@@ -494,6 +494,21 @@ impl Logic for SumDelay {
     }
 }
 
+/// The lane counts the top level is generated for.
+pub const LANE_COUNTS: [u32; 5] = [2, 4, 8, 16, 32];
+
+/// The Verilog of the accelerator with `lanes` MAC lanes (one of [`LANE_COUNTS`]).
+pub fn verilog(lanes: u32) -> Option<String> {
+    Some(match lanes {
+        2 => crate::verilog(Accelerator::<2>::default()),
+        4 => crate::verilog(Accelerator::<4>::default()),
+        8 => crate::verilog(Accelerator::<8>::default()),
+        16 => crate::verilog(Accelerator::<16>::default()),
+        32 => crate::verilog(Accelerator::<32>::default()),
+        _ => return None,
+    })
+}
+
 /// Bits `[at + width - 1 : at]` of `w`.
 fn field(w: u128, at: u32, width: u32) -> u64 {
     ((w >> at) & ((1u128 << width) - 1)) as u64
@@ -578,7 +593,7 @@ fn conv(i: &Instr, geom: u128, tile: u128, mem: &mut Memories) {
     }
 }
 
-/// The accelerator with `LANES` MAC lanes (a power of two, at most 32).
+/// The accelerator with `LANES` MAC lanes (a power of two from 2 to 32).
 #[derive(LogicBlock)]
 pub struct Accelerator<const LANES: usize> {
     /// Clock.
@@ -733,8 +748,8 @@ pub struct Accelerator<const LANES: usize> {
 impl<const LANES: usize> Default for Accelerator<LANES> {
     fn default() -> Self {
         assert!(
-            LANES.is_power_of_two() && LANES <= 32,
-            "LANES must be a power of two up to 32"
+            LANES.is_power_of_two() && (2..=32).contains(&LANES),
+            "LANES must be a power of two from 2 to 32"
         );
         Self {
             clock: Default::default(),

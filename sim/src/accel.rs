@@ -24,7 +24,7 @@
 use crate::twopc::model::{Network, NodeKind, Weights};
 use crate::twopc::vectors::TestVectors;
 use crate::verilator::{HarnessError, VerilatedDesign};
-use hdl::accel::{self, Accelerator, Instr, Memories, Op};
+use hdl::accel::{self, Instr, Memories, Op};
 use scheduler::schedule::{Schedule, Unit, Work};
 use std::path::Path;
 
@@ -32,7 +32,7 @@ use std::path::Path;
 #[derive(Debug, thiserror::Error)]
 pub enum CompileError {
     /// The accelerator has no lane count like this.
-    #[error("the accelerator is generated for 1, 2, 4, 8 or 16 MAC lanes, not {0}")]
+    #[error("the accelerator's top level is generated for 2, 4, 8, 16 or 32 MAC lanes, not {0}")]
     Lanes(u32),
     /// A node the MAC array cannot run on the server.
     #[error("node {node} ({label}): {what}")]
@@ -49,21 +49,9 @@ pub enum CompileError {
     Program(#[from] accel::AccelError),
 }
 
-/// The Verilog of the accelerator with `lanes` lanes.
-pub fn verilog(lanes: u32) -> Option<String> {
-    Some(match lanes {
-        1 => hdl::verilog(Accelerator::<1>::default()),
-        2 => hdl::verilog(Accelerator::<2>::default()),
-        4 => hdl::verilog(Accelerator::<4>::default()),
-        8 => hdl::verilog(Accelerator::<8>::default()),
-        16 => hdl::verilog(Accelerator::<16>::default()),
-        _ => return None,
-    })
-}
-
 /// Builds the accelerator with `lanes` lanes on Verilator (cached).
 pub fn design(lanes: u32) -> Result<VerilatedDesign, HarnessError> {
-    let v = verilog(lanes).ok_or_else(|| HarnessError::Ports {
+    let v = accel::verilog(lanes).ok_or_else(|| HarnessError::Ports {
         design: format!("accelerator-x{lanes}"),
         message: CompileError::Lanes(lanes).to_string(),
     })?;
@@ -142,7 +130,7 @@ pub fn compile(
     only: Option<&[usize]>,
 ) -> Result<Compiled, CompileError> {
     let lanes = schedule.config.mac_lanes;
-    if !matches!(lanes, 1 | 2 | 4 | 8 | 16) {
+    if !accel::LANE_COUNTS.contains(&lanes) {
         return Err(CompileError::Lanes(lanes));
     }
     let ln = u64::from(lanes);

@@ -1,0 +1,224 @@
+//! The accelerator's top level on Verilator with programs written by hand: dot
+//! products whose rows do not fill the last group of lanes, additions, a strided
+//! convolution, all back to back; against the golden model (itself checked against a
+//! direct computation) and the cycles the program says. Then what goes wrong: a late
+//! instruction raises `late`, programs that break the rules are refused, and the
+//! generated Verilog of every lane count passes lint.
+
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
+
+use hdl::accel::{self, AccelError, Geometry, Instr, Memories, Op, DELAY};
+use hdl::mac::{truncate_share, DEFAULT_FRAC_BITS};
+use hdl::ring::mul;
+use sim::accel::{drive, Compiled, Output};
+
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        self.0 ^ (self.0 >> 29)
+    }
+}
+
+fn instr(start: u32, op: Op, count: u16, depth: u16, a: u16, b: u16, o: u16, w: u16) -> Instr {
+    Instr {
+        start,
+        op,
+        count,
+        depth,
+        a,
+        b,
+        o,
+        w,
+        raw: 0,
+    }
+}
+
+/// A program of two lanes: a dense layer of 5 rows (the last group half full), an
+/// addition of 3 elements right after it, then a 3x3 convolution with stride 2 on a
+/// 2x7x7 input into 4 channels of 3x3, cut into two tiles.
+fn program(rng: &mut Rng) -> (Vec<Instr>, Memories, Vec<Vec<u64>>) {
+    let lanes = 2;
+    let mut mem = Memories::new(lanes);
+    let mut vec = |n: usize| (0..n).map(|_| rng.next()).collect::<Vec<u64>>();
+    // Dense: x (7 elements) at row 0, masks at aux row 0, out at row 10.
+    let (x, wd, masks) = (vec(7), vec(5 * 7), vec(5));
+    Memories::put(&mut mem.act, 0, &x);
+    Memories::put(&mut mem.aux, 0, &masks);
+    mem.put_weights(0, &wd, 7);
+    // Addition: act row 20 plus aux row 20 into row 30.
+    let (p, q) = (vec(3), vec(3));
+    Memories::put(&mut mem.act, 20, &p);
+    Memories::put(&mut mem.aux, 20, &q);
+    // Convolution: input [2, 7, 7] at row 40, masks at aux row 40 (channel-last),
+    // weights [4, 2, 3, 3] from word 100, out at row 100 (channel-last).
+    let geo = Geometry {
+        input: [2, 7, 7],
+        output: [4, 3, 3],
+        kernel: 3,
+        stride: 2,
+    };
+    let (xc, wc, mc) = (vec(2 * 49), vec(4 * 18), vec(36));
+    Memories::put(&mut mem.act, 40, &xc);
+    Memories::put(&mut mem.aux, 40, &mc);
+    mem.put_weights(100, &wc, 18);
+    let dense = instr(3, Op::Dot, 5, 7, 0, 0, 10, 0);
+    let add = instr(3 + 24, Op::Add, 3, 0, 20, 20, 30, 0);
+    // Tile 0: elements 0..20 (10 groups of 19 cycles); tile 1: 20..36.
+    let conv0 = instr(3 + 24 + 2 + 5, Op::Conv, 20, 18, 40, 40, 100, 100);
+    let s1 = 3 + 24 + 2 + 5 + 10 * 19;
+    let g1 = geo.group_of(2, 20) as u16;
+    let conv1 = instr(s1, Op::Conv, 16, 18, 40, 50, 110, 100 + g1 * 18);
+    let prog = vec![
+        dense,
+        add,
+        Instr::setup(geo.geom(2)),
+        Instr::setup(geo.tile(2, 0, 100)),
+        conv0,
+        Instr::setup(geo.geom(2)),
+        Instr::setup(geo.tile(2, 20, 100)),
+        conv1,
+    ];
+    // What each should give, computed directly.
+    let trunc = |acc: u64| truncate_share(acc, DEFAULT_FRAC_BITS, 0, 64);
+    let dot = |xs: &[u64], ws: &[u64], m: u64| {
+        trunc(
+            xs.iter()
+                .zip(ws)
+                .fold(m, |a, (&x, &w)| a.wrapping_add(mul(x, w, 64))),
+        )
+    };
+    let want_dense: Vec<u64> = (0..5)
+        .map(|r| dot(&x, &wd[r * 7..(r + 1) * 7], masks[r]))
+        .collect();
+    let want_add: Vec<u64> = p.iter().zip(&q).map(|(a, b)| a.wrapping_add(*b)).collect();
+    let mut want_conv = vec![0u64; 36];
+    for oc in 0..4 {
+        for oy in 0..3 {
+            for ox in 0..3 {
+                let mut win = Vec::new();
+                for ic in 0..2 {
+                    for ky in 0..3 {
+                        for kx in 0..3 {
+                            win.push(xc[ic * 49 + (2 * oy + ky) * 7 + 2 * ox + kx]);
+                        }
+                    }
+                }
+                let e = (oy * 3 + ox) * 4 + oc;
+                want_conv[e] = dot(&win, &wc[oc * 18..(oc + 1) * 18], mc[e]);
+            }
+        }
+    }
+    (prog, mem, vec![want_dense, want_add, want_conv])
+}
+
+#[test]
+fn hand_written_programs_run_bit_exact_at_their_cycles() {
+    let mut rng = Rng(7);
+    let (prog, mem, want) = program(&mut rng);
+    let times = accel::check(&prog, 2).unwrap();
+    let mut golden = mem.clone();
+    accel::run(&prog, &mut golden).unwrap();
+    assert_eq!(golden.act_vector(10, 5), want[0], "dense");
+    assert_eq!(golden.act_vector(30, 3), want[1], "add");
+    assert_eq!(golden.act_vector(100, 36), want[2], "convolution");
+    let c = Compiled {
+        program: prog.clone(),
+        mem,
+        used: (130, 60, 200),
+        outputs: vec![],
+        offset: 0,
+        tasks: vec![],
+    };
+    let last = times.iter().map(|t| t.2).max().unwrap();
+    let design = sim::accel::design(2).unwrap();
+    let trace = drive(&design, &c, last + 10, None).unwrap();
+    assert!(!trace.late && !trace.fault && trace.halted);
+    let starts: Vec<u64> = prog
+        .iter()
+        .filter(|i| !matches!(i.op, Op::Geom | Op::Tile))
+        .map(|i| u64::from(i.start))
+        .collect();
+    assert_eq!(trace.issues, starts);
+    // One write per group or row, each DELAY cycles after its last issue cycle.
+    let mut writes = Vec::new();
+    for i in prog.iter().filter(|i| !matches!(i.op, Op::Geom | Op::Tile)) {
+        let s = u64::from(i.start);
+        let groups = u64::from(i.count).div_ceil(2);
+        for g in 0..groups {
+            let last_issue = match i.op {
+                Op::Add => s + g,
+                _ => s + (g + 1) * (u64::from(i.depth) + 1) - 1,
+            };
+            writes.push(last_issue + DELAY as u64);
+        }
+    }
+    assert_eq!(trace.writes, writes);
+    let out = |row: u64, n: usize| {
+        Output {
+            node: 0,
+            row,
+            elements: n,
+            hwc: None,
+        }
+        .read(|k| trace.act[((row + k / 2) * 2 + k % 2) as usize])
+    };
+    assert_eq!(out(10, 5), want[0]);
+    assert_eq!(out(30, 3), want[1]);
+    assert_eq!(out(100, 36), want[2]);
+    // Memory the program does not write keeps what was loaded.
+    assert_eq!(out(20, 3), golden.act_vector(20, 3));
+}
+
+#[test]
+fn a_late_instruction_raises_late_and_rule_breaking_programs_are_refused() {
+    let mut rng = Rng(9);
+    let (mut prog, mem, _) = program(&mut rng);
+    // The addition due while the dense layer still issues.
+    prog[1].start = 10;
+    assert_eq!(
+        accel::check(&prog, 2).unwrap_err(),
+        AccelError::Overlap {
+            index: 1,
+            start: 10,
+            free: 27
+        }
+    );
+    let c = Compiled {
+        program: prog,
+        mem,
+        used: (130, 60, 200),
+        outputs: vec![],
+        offset: 0,
+        tasks: vec![],
+    };
+    let trace = drive(&sim::accel::design(2).unwrap(), &c, 400, None).unwrap();
+    assert!(trace.late, "issued at {:?}", trace.issues);
+    assert_eq!(trace.issues[1], 27, "the addition waits for the array");
+    // Out of memory, and too long.
+    let far = instr(0, Op::Add, 8, 0, u16::MAX - 1, 0, 0, 0);
+    let e = accel::check(&[far], 2).unwrap_err().to_string();
+    assert!(
+        e.contains("instruction 0: a 65537") && e.contains("activation memory"),
+        "{e}"
+    );
+    let many = vec![instr(0, Op::Add, 0, 0, 0, 0, 0, 0); 1 << accel::PROG_BITS];
+    assert!(matches!(
+        accel::check(&many, 2),
+        Err(AccelError::TooLong { .. })
+    ));
+}
+
+#[test]
+fn the_top_level_of_every_lane_count_passes_lint() {
+    for lanes in accel::LANE_COUNTS {
+        let v = accel::verilog(lanes).unwrap();
+        sim::verilator::lint(&format!("accelerator-x{lanes}"), &v)
+            .unwrap_or_else(|e| panic!("{lanes} lanes: {e}"));
+    }
+    assert!(accel::verilog(3).is_none());
+}
