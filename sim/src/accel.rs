@@ -21,12 +21,32 @@
 //! of a ReLU's output is its own output mask, chosen offline, so it is loaded with the
 //! other offline data.
 
+use crate::twopc::channel::Role;
 use crate::twopc::model::{Network, NodeKind, Weights};
-use crate::twopc::vectors::TestVectors;
+use crate::twopc::vectors::{TestVectors, VectorSet};
 use crate::verilator::{HarnessError, VerilatedDesign};
 use hdl::accel::{self, Instr, Memories, Op};
 use scheduler::schedule::{Schedule, Unit, Work};
 use std::path::Path;
+
+/// The server's arrays of a private inference's test vectors.
+pub trait ServerShares {
+    /// The server's array `name` of `node`, as ring elements.
+    fn share(&self, node: usize, name: &str) -> Option<Vec<u64>>;
+}
+
+impl ServerShares for TestVectors {
+    fn share(&self, node: usize, name: &str) -> Option<Vec<u64>> {
+        self.get(Some(node), name)
+            .map(|a| a.values.iter().map(|&v| v as u64).collect())
+    }
+}
+
+impl ServerShares for VectorSet {
+    fn share(&self, node: usize, name: &str) -> Option<Vec<u64>> {
+        self.get(Role::Server, Some(node), name)
+    }
+}
 
 /// What cannot be compiled.
 #[derive(Debug, thiserror::Error)]
@@ -126,7 +146,7 @@ pub fn compile(
     net: &Network,
     w: &Weights,
     schedule: &Schedule,
-    vectors: &TestVectors,
+    vectors: &dyn ServerShares,
     only: Option<&[usize]>,
 ) -> Result<Compiled, CompileError> {
     let lanes = schedule.config.mac_lanes;
@@ -143,9 +163,8 @@ pub fn compile(
     };
     let ring = |node: usize, name: &str| -> Result<Vec<u64>, CompileError> {
         vectors
-            .get(Some(node), name)
-            .map(|a| a.values.iter().map(|&v| v as u64).collect())
-            .ok_or_else(|| bad(node, format!("the vectors have no `{name}`")))
+            .share(node, name)
+            .ok_or_else(|| bad(node, format!("the vectors have no server `{name}`")))
     };
     // Rows: every node's output in the activations, offline data in aux.
     let (mut act_top, mut aux_top, mut wgt_top) = (0u64, 0u64, 0u64);
@@ -522,5 +541,138 @@ pub fn drive(
             .iter()
             .map(|r| r[pk_data] as u64)
             .collect(),
+    })
+}
+
+/// One node's output checked.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct OutputCheck {
+    /// The node.
+    pub node: usize,
+    /// Its label.
+    pub label: String,
+    /// Its elements.
+    pub elements: usize,
+    /// Elements where the golden model differs from the protocol's share (a truncation's
+    /// output, the server's share of the layer), if compared.
+    pub golden_vs_protocol: Option<usize>,
+    /// Elements where Verilator differs from the golden model.
+    pub verilator_vs_golden: usize,
+}
+
+/// A schedule's MAC-array tasks run on the accelerator and checked.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Verification {
+    /// MAC lanes.
+    pub lanes: u32,
+    /// Instructions (setup words included).
+    pub instructions: usize,
+    /// The schedule's tasks run.
+    pub tasks: usize,
+    /// The schedule's cycle the program's cycle 0 is.
+    pub offset: u64,
+    /// The schedule's last result of these tasks, program cycles.
+    pub schedule_ready: u64,
+    /// The cycle after Verilator's last write.
+    pub measured_ready: u64,
+    /// Tasks whose instruction issued at the task's start.
+    pub on_time: usize,
+    /// Whether an instruction issued late.
+    pub late: bool,
+    /// Whether a lane missed a pair or a write.
+    pub fault: bool,
+    /// Every node's output.
+    pub outputs: Vec<OutputCheck>,
+}
+
+impl Verification {
+    /// Whether everything matched: every instruction on time, the last result when the
+    /// schedule says, every output equal.
+    pub fn passed(&self) -> bool {
+        !self.late
+            && !self.fault
+            && self.on_time == self.tasks
+            && self.measured_ready == self.schedule_ready
+            && self
+                .outputs
+                .iter()
+                .all(|o| o.verilator_vs_golden == 0 && o.golden_vs_protocol.is_none_or(|m| m == 0))
+    }
+}
+
+/// What went wrong running a program.
+#[derive(Debug, thiserror::Error)]
+pub enum VerifyError {
+    /// It did not compile.
+    #[error(transparent)]
+    Compile(#[from] CompileError),
+    /// The harness failed.
+    #[error(transparent)]
+    Harness(#[from] HarnessError),
+}
+
+/// Compiles the server's MAC-array tasks of `schedule` (those of `only` when given),
+/// runs them on the golden model and on the Verilated accelerator, and compares:
+/// issue cycles with the tasks' starts, the last write with the last task's result,
+/// Verilator's outputs with the golden model's, and the golden model's truncations
+/// with the protocol's shares in `vectors`.
+pub fn verify(
+    net: &Network,
+    w: &Weights,
+    schedule: &Schedule,
+    vectors: &dyn ServerShares,
+    only: Option<&[usize]>,
+    vcd: Option<&Path>,
+) -> Result<Verification, VerifyError> {
+    let c = compile(net, w, schedule, vectors, only)?;
+    let lanes = schedule.config.mac_lanes;
+    let mut golden = c.mem.clone();
+    accel::run(&c.program, &mut golden).map_err(CompileError::Program)?;
+    let schedule_ready = c.tasks.iter().map(|t| t.4).max().unwrap_or(0);
+    let design = design(lanes)?;
+    let trace = drive(&design, &c, schedule_ready + 2 * accel::DELAY as u64, vcd)?;
+    let l = u64::from(lanes);
+    let mismatches = |a: &[u64], b: &[u64]| a.iter().zip(b).filter(|(x, y)| x != y).count();
+    let outputs = c
+        .outputs
+        .iter()
+        .map(|o| {
+            let want = o.read(|k| golden.act[(k % l) as usize][(o.row + k / l) as usize]);
+            let got = o.read(|k| {
+                trace
+                    .act
+                    .get(((o.row + k / l) * l + k % l) as usize)
+                    .copied()
+                    .unwrap_or(!0)
+            });
+            let protocol = matches!(net.nodes[o.node].kind, NodeKind::Truncate)
+                .then(|| vectors.share(o.node, "y"))
+                .flatten();
+            OutputCheck {
+                node: o.node,
+                label: net.nodes[o.node].label.clone(),
+                elements: o.elements,
+                golden_vs_protocol: protocol.map(|p| mismatches(&want, &p)),
+                verilator_vs_golden: mismatches(&got, &want),
+            }
+        })
+        .collect();
+    let on_time = trace
+        .issues
+        .iter()
+        .zip(&c.tasks)
+        .filter(|(i, t)| **i == t.2)
+        .count();
+    Ok(Verification {
+        lanes,
+        instructions: c.program.len(),
+        tasks: c.tasks.len(),
+        offset: c.offset,
+        schedule_ready,
+        measured_ready: trace.writes.last().map_or(0, |w| w + 1),
+        on_time,
+        late: trace.late,
+        fault: trace.fault,
+        outputs,
     })
 }

@@ -337,52 +337,81 @@ fn server_on_the_accelerator(r: &Run, lanes: u32, only: Option<&[usize]>) {
     c.mac_lanes = lanes;
     let link = NetworkProfile::find("lan").unwrap();
     let s = schedule(&r.net.graph, &c, &d, &link, ScheduleOptions::default()).unwrap();
-    let compiled = sim::accel::compile(&r.net, &r.w, &s, &r.server, only).unwrap();
+    let v = sim::accel::verify(&r.net, &r.w, &s, &r.server, only, None).unwrap();
     let on_mac = s
         .tasks
         .iter()
         .filter(|t| t.unit == Unit::ServerMac && only.is_none_or(|n| n.contains(&t.node)))
         .count();
-    assert_eq!(compiled.tasks.len(), on_mac, "one instruction per task");
-    // The golden model gives the protocol's shares.
-    let mut golden = compiled.mem.clone();
-    hdl::accel::run(&compiled.program, &mut golden).unwrap();
-    let truncs: Vec<usize> = nodes(&r.net, |k| matches!(k, NodeKind::Truncate))
+    assert_eq!(v.tasks, on_mac, "one instruction per task");
+    assert!(!v.late && !v.fault, "{v:?}");
+    assert_eq!(
+        v.on_time, v.tasks,
+        "instructions issued at their tasks' starts"
+    );
+    assert_eq!(
+        v.measured_ready, v.schedule_ready,
+        "the last result's cycle"
+    );
+    let truncs = nodes(&r.net, |k| matches!(k, NodeKind::Truncate));
+    let compared: Vec<usize> = v
+        .outputs
+        .iter()
+        .filter(|o| o.golden_vs_protocol.is_some())
+        .map(|o| o.node)
+        .collect();
+    let want: Vec<usize> = truncs
         .into_iter()
         .filter(|t| only.is_none_or(|n| n.contains(t)))
         .collect();
-    assert!(!truncs.is_empty());
-    let l = lanes as u64;
-    for o in compiled.outputs.iter().filter(|o| truncs.contains(&o.node)) {
-        let got = o.read(|k| golden.act[(k % l) as usize][(o.row + k / l) as usize]);
-        assert_eq!(
-            got,
-            ring(&r.server, o.node, "y"),
-            "golden model, node {}",
-            o.node
-        );
+    assert!(!want.is_empty());
+    assert_eq!(
+        compared, want,
+        "every truncation compared with the protocol"
+    );
+    for o in &v.outputs {
+        assert_eq!(o.golden_vs_protocol.unwrap_or(0), 0, "golden model: {o:?}");
+        assert_eq!(o.verilator_vs_golden, 0, "Verilator: {o:?}");
     }
-    let last_ready = compiled.tasks.iter().map(|t| t.4).max().unwrap();
-    let design = sim::accel::design(lanes).unwrap();
-    let trace = sim::accel::drive(&design, &compiled, last_ready + 20, None).unwrap();
-    assert!(!trace.late, "an instruction issued late");
-    assert!(!trace.fault, "a lane missed a pair or a write");
-    assert!(trace.halted, "the program did not end");
-    let starts: Vec<u64> = compiled.tasks.iter().map(|t| t.2).collect();
-    assert_eq!(trace.issues, starts, "issue cycles");
-    // Results written until the cycle before the last task's result is ready.
-    assert_eq!(trace.writes.last().copied(), Some(last_ready - 1));
-    for o in &compiled.outputs {
-        let got = o.read(|k| trace.act[((o.row + k / l) * l + k % l) as usize]);
-        let want = o.read(|k| golden.act[(k % l) as usize][(o.row + k / l) as usize]);
-        assert_eq!(got, want, "Verilator, node {}", o.node);
-    }
+    assert!(v.passed());
 }
 
-/// The MLP's whole server schedule on the accelerator (4 lanes).
+/// The MLP's whole server schedule on the accelerator (4 lanes); and a share that
+/// differs from the protocol's is caught.
 #[test]
 fn the_accelerator_runs_the_mlps_server_schedule() {
-    server_on_the_accelerator(&mlp(), 4, None);
+    use perf_model::{AcceleratorConfig, Device, NetworkProfile};
+    use scheduler::schedule::{schedule, ScheduleOptions};
+    use sim::accel::ServerShares;
+    let r = mlp();
+    server_on_the_accelerator(&r, 4, None);
+    /// The run's shares, one truncation's first element off by one.
+    struct Off<'a>(&'a TestVectors, usize);
+    impl ServerShares for Off<'_> {
+        fn share(&self, node: usize, name: &str) -> Option<Vec<u64>> {
+            let mut v = self.0.share(node, name)?;
+            if node == self.1 && name == "y" {
+                v[0] = v[0].wrapping_add(1);
+            }
+            Some(v)
+        }
+    }
+    let t = nodes(&r.net, |k| matches!(k, NodeKind::Truncate))[1];
+    let d = Device::find("zcu102").unwrap();
+    let mut c = AcceleratorConfig::for_device(&d, r.net.graph.fixed_point());
+    c.mac_lanes = 8;
+    let link = NetworkProfile::find("lan").unwrap();
+    let s = schedule(&r.net.graph, &c, &d, &link, ScheduleOptions::default()).unwrap();
+    let v = sim::accel::verify(&r.net, &r.w, &s, &Off(&r.server, t), None, None).unwrap();
+    assert!(!v.passed());
+    let bad: Vec<(usize, Option<usize>)> = v
+        .outputs
+        .iter()
+        .filter(|o| o.golden_vs_protocol.unwrap_or(0) > 0)
+        .map(|o| (o.node, o.golden_vs_protocol))
+        .collect();
+    assert_eq!(bad, vec![(t, Some(1))]);
+    assert!(v.outputs.iter().all(|o| o.verilator_vs_golden == 0));
 }
 
 /// LeNet-5's second convolution and its truncation on the accelerator (4 lanes across
