@@ -24,6 +24,7 @@ impl Rng {
     }
 }
 
+#[allow(clippy::too_many_arguments)] // one per field of the instruction
 fn instr(start: u32, op: Op, count: u16, depth: u16, a: u16, b: u16, o: u16, w: u16) -> Instr {
     Instr {
         start,
