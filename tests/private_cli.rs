@@ -142,6 +142,74 @@ fn vectors_are_written_per_image_and_read_back() {
     }
 }
 
+/// `polympc accel` replays a vector folder on the accelerator: the whole MLP, then
+/// one layer; bad lanes, layers and vectors of another network get clear errors.
+#[test]
+fn the_accelerator_replays_the_written_vectors() {
+    let dir = scratch("private-accel");
+    let w = mlp_weights(&dir, 8);
+    let (spec, w) = (example("mlp"), w.to_str().unwrap().to_string());
+    let out_dir = dir.join("vectors");
+    json(&polympc(&[
+        "private-infer",
+        &spec,
+        "--weights",
+        &w,
+        "--input",
+        "1",
+        "--vectors",
+        out_dir.to_str().unwrap(),
+        "--json",
+    ]));
+    let image = out_dir.join("image-1");
+    let image = image.to_str().unwrap();
+    let base = ["accel", &spec, "--weights", &w, "--vectors", image];
+    let r = json(&polympc(&[&base[..], &["--json"]].concat()));
+    assert_eq!(r["tasks"], r["on_time"]);
+    assert_eq!(r["schedule_ready"], r["measured_ready"]);
+    assert_eq!(r["offset"], 0);
+    let outs = r["outputs"].as_array().unwrap();
+    let compared = outs.iter().filter(|o| o["golden_vs_protocol"] == 0).count();
+    assert_eq!(compared, 3, "the three truncations: {outs:?}");
+    assert!(outs.iter().all(|o| o["verilator_vs_golden"] == 0));
+    // One layer, at its relative cycles, on 8 lanes.
+    let out = polympc(
+        &[
+            &base[..],
+            &["--layers", "dense3,dense3.trunc", "--lanes", "8"],
+        ]
+        .concat(),
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        text.contains("dense3.trunc") && text.contains("passed: bit-exact and cycle-exact"),
+        "{text}"
+    );
+    fails_with(
+        &[&base[..], &["--lanes", "3"]].concat(),
+        &["2, 4, 8, 16 or 32 MAC lanes, not 3"],
+    );
+    fails_with(
+        &[&base[..], &["--layers", "conv9"]].concat(),
+        &["--layers: no layer `conv9`", "dense3.trunc"],
+    );
+    let other = dir.join("other.yaml");
+    let text = std::fs::read_to_string(&spec).unwrap();
+    std::fs::write(&other, text.replace("name: mlp", "name: other")).unwrap();
+    fails_with(
+        &[
+            "accel",
+            other.to_str().unwrap(),
+            "--weights",
+            &w,
+            "--vectors",
+            image,
+        ],
+        &["these vectors are of another network (`mlp`)"],
+    );
+}
+
 fn fails_with(args: &[&str], needles: &[&str]) {
     let out = polympc(args);
     let err = stderr(&out);

@@ -1,5 +1,6 @@
 //! The polympc command line: parses arguments, calls the stage libraries, reports.
 
+mod accel_cmd;
 mod flow;
 mod private_cmd;
 mod report;
@@ -87,6 +88,11 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Run the server's half of a schedule on the accelerator's top level on Verilator,
+    /// from a private inference's test vectors: each MAC-array task an instruction at
+    /// its start cycle; outputs against the golden model and the protocol's shares,
+    /// cycles against the schedule.
+    Accel(accel_cmd::AccelArgs),
     /// Run a trained network privately on test images: server and client exchange real
     /// messages (in one process, or two with `--serve` / `--connect`); prints the
     /// predictions and the traffic per node beside perf_model's prediction.
@@ -128,6 +134,7 @@ fn main() -> ExitCode {
         Command::Explore(args) => explore(&args),
         Command::Schedule(args) => schedule_cmd(&args),
         Command::Hdl { blocks, out } => hdl_cmd(&blocks, &out),
+        Command::Accel(args) => accel_cmd::accel(&args),
         Command::Sim {
             blocks,
             vectors,

@@ -194,11 +194,11 @@ pub fn compile(
         };
         if !inside(i) && !matches!(node.kind, NodeKind::Flatten) {
             if read[i] {
-                // Computed before the window: its share as the protocol left it.
-                if !matches!(
-                    node.kind,
-                    NodeKind::Input | NodeKind::Relu | NodeKind::MaxPool { .. }
-                ) {
+                // Computed before the window (by the GC engines, the Beaver lanes, or
+                // the array): its share as the protocol left it, channels first. A
+                // linear layer's own output is the array's intermediate (before the
+                // bias), which the vectors do not hold.
+                if matches!(node.kind, NodeKind::Dense { .. } | NodeKind::Conv { .. }) {
                     return Err(bad(
                         i,
                         "the window reads this node's output; it must be in the window".into(),

@@ -1,0 +1,160 @@
+//! `polympc accel`: the server's half of a schedule on the accelerator's top level,
+//! simulated on Verilator from a private inference's test vectors
+//! (`polympc private-infer --vectors`): every MAC-array task as an instruction at its
+//! start cycle, outputs against the golden model and the protocol's shares, cycles
+//! against the schedule.
+
+use anyhow::{bail, Context, Result};
+use clap::Args;
+use indicatif::{ProgressBar, ProgressStyle};
+use perf_model::{AcceleratorConfig, CheckedSpec, Device, NetworkProfile};
+use scheduler::schedule::{schedule, ScheduleOptions};
+use sim::twopc::vectors::VectorSet;
+use sim::twopc::{Network, Weights};
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+#[derive(Args)]
+pub struct AccelArgs {
+    /// The model spec (YAML) the vectors were recorded with.
+    spec: PathBuf,
+    /// One image's test vectors (a folder with `manifest.json`, as
+    /// `polympc private-infer --vectors DIR` writes under `DIR/image-N`).
+    #[arg(long)]
+    vectors: PathBuf,
+    /// The weights (`.safetensors`); by default the spec's `weights:`.
+    #[arg(long)]
+    weights: Option<PathBuf>,
+    /// The FPGA whose standard configuration is scheduled (with `--lanes` lanes).
+    #[arg(long, default_value = "zcu102")]
+    fpga: String,
+    /// The network between the parties.
+    #[arg(long, default_value = "lan")]
+    net: String,
+    /// MAC lanes of the accelerator (2, 4, 8, 16 or 32).
+    #[arg(long, default_value_t = 4)]
+    lanes: u32,
+    /// Only these layers' tasks (labels, comma-separated, as `polympc graph` prints
+    /// them), at their schedule's relative cycles; by default every MAC-array task.
+    #[arg(long, value_delimiter = ',')]
+    layers: Vec<String>,
+    /// Write a VCD trace of the run here.
+    #[arg(long)]
+    vcd: Option<PathBuf>,
+    /// Print JSON instead of the table.
+    #[arg(long)]
+    json: bool,
+}
+
+pub fn accel(a: &AccelArgs) -> Result<()> {
+    let net = Network::new(CheckedSpec::load(&a.spec)?);
+    let path = match &a.weights {
+        Some(p) => p.clone(),
+        None => net.spec.weights_path().with_context(|| {
+            format!(
+                "{}: names no weights file (`weights:`); give --weights",
+                a.spec.display()
+            )
+        })?,
+    };
+    let w = Weights::load(&net, &path)?;
+    let v = VectorSet::read(&a.vectors)?;
+    let hash: String = net.spec_hash().iter().map(|b| format!("{b:02x}")).collect();
+    if v.manifest.meta.spec_hash != hash {
+        bail!(
+            "{}: these vectors are of another network (`{}`) than {}",
+            a.vectors.display(),
+            v.manifest.meta.network,
+            a.spec.display()
+        );
+    }
+    let device = Device::find(&a.fpga)?;
+    let link = NetworkProfile::find(&a.net)?;
+    let mut config = AcceleratorConfig::for_device(&device, net.graph.fixed_point());
+    config.mac_lanes = a.lanes;
+    let s = schedule(
+        &net.graph,
+        &config,
+        &device,
+        &link,
+        ScheduleOptions::default(),
+    )
+    .with_context(|| format!("scheduling {} on {}", a.spec.display(), a.fpga))?;
+    let only: Option<Vec<usize>> = if a.layers.is_empty() {
+        None
+    } else {
+        let mut ids = Vec::new();
+        for l in &a.layers {
+            match net.nodes.iter().position(|n| &n.label == l) {
+                Some(i) => ids.push(i),
+                None => bail!(
+                    "--layers: no layer `{l}` in {}; it has {}",
+                    a.spec.display(),
+                    net.nodes
+                        .iter()
+                        .map(|n| n.label.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            }
+        }
+        Some(ids)
+    };
+    let bar = ProgressBar::new_spinner().with_style(
+        ProgressStyle::with_template("{spinner} {msg} {elapsed}").expect("a valid template"),
+    );
+    if !a.json {
+        bar.set_message(format!(
+            "building the {}-lane accelerator and running it on Verilator",
+            a.lanes
+        ));
+        bar.enable_steady_tick(Duration::from_millis(200));
+    }
+    let t0 = Instant::now();
+    let r = sim::accel::verify(&net, &w, &s, &v, only.as_deref(), a.vcd.as_deref())
+        .with_context(|| format!("{} on the {}-lane accelerator", a.spec.display(), a.lanes))?;
+    bar.finish_and_clear();
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&r)?);
+    } else {
+        println!(
+            "{:<16} {:>9} {:>22} {:>20}",
+            "layer", "elements", "golden vs protocol", "Verilator vs golden"
+        );
+        for o in &r.outputs {
+            println!(
+                "{:<16} {:>9} {:>22} {:>20}",
+                o.label,
+                o.elements,
+                o.golden_vs_protocol
+                    .map_or("-".to_string(), |m| format!("{m} differ")),
+                format!("{} differ", o.verilator_vs_golden)
+            );
+        }
+        println!(
+            "{} instructions for {} tasks ({} lanes, {} on {}): {} issued at their start; \
+             last result at cycle {} (schedule: {}){}; {:.1} s",
+            r.instructions,
+            r.tasks,
+            r.lanes,
+            a.fpga,
+            a.net,
+            r.on_time,
+            r.measured_ready,
+            r.schedule_ready,
+            if r.offset > 0 {
+                format!(", counted from the schedule's cycle {}", r.offset)
+            } else {
+                String::new()
+            },
+            t0.elapsed().as_secs_f64()
+        );
+    }
+    if !r.passed() {
+        bail!("the accelerator's run differs from the protocol or the schedule (above)");
+    }
+    if !a.json {
+        println!("passed: bit-exact and cycle-exact");
+    }
+    Ok(())
+}
