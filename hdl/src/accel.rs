@@ -345,70 +345,42 @@ pub fn check(program: &[Instr], lanes: usize) -> Result<Vec<(u64, u64, u64)>, Ac
     let mut out = Vec::with_capacity(program.len());
     for (index, i) in program.iter().enumerate() {
         check_field(index, "depth", i.depth.into(), 12)?;
-        let range = |what, at: u64, size, memory| {
+        let groups = u64::from(i.count).div_ceil(lanes64);
+        // The last address each field touches, and its memory.
+        let last = |base: u16, n: u64| u64::from(base) + n.max(1) - 1;
+        let (act, aux, wgt) = (
+            (rows, "activation memory"),
+            (rows, "aux memory"),
+            (words, "weight memory"),
+        );
+        let spans = match i.op {
+            Op::End => vec![],
+            Op::Geom | Op::Tile => {
+                out.push((free, free, free));
+                continue;
+            }
+            Op::Conv => vec![("b", last(i.b, groups), aux), ("o", last(i.o, groups), act)],
+            Op::Dot => vec![
+                ("a", last(i.a, u64::from(i.depth).div_ceil(lanes64)), act),
+                ("b", last(i.b, groups), aux),
+                ("o", last(i.o, groups), act),
+                ("w", last(i.w, groups * u64::from(i.depth)), wgt),
+            ],
+            Op::Add => vec![
+                ("a", last(i.a, groups), act),
+                ("b", last(i.b, groups), aux),
+                ("o", last(i.o, groups), act),
+            ],
+        };
+        for (what, at, (size, memory)) in spans {
             if at >= size {
-                Err(AccelError::Range {
+                return Err(AccelError::Range {
                     index,
                     what,
                     at,
                     size,
                     memory,
-                })
-            } else {
-                Ok(())
-            }
-        };
-        let groups = u64::from(i.count).div_ceil(lanes64);
-        match i.op {
-            Op::End => {}
-            Op::Geom | Op::Tile => {
-                out.push((free, free, free));
-                continue;
-            }
-            Op::Conv => {
-                range("b", u64::from(i.b) + groups.max(1) - 1, rows, "aux memory")?;
-                range(
-                    "o",
-                    u64::from(i.o) + groups.max(1) - 1,
-                    rows,
-                    "activation memory",
-                )?;
-            }
-            Op::Dot => {
-                range(
-                    "a",
-                    u64::from(i.a) + u64::from(i.depth).div_ceil(lanes64).max(1) - 1,
-                    rows,
-                    "activation memory",
-                )?;
-                range("b", u64::from(i.b) + groups.max(1) - 1, rows, "aux memory")?;
-                range(
-                    "o",
-                    u64::from(i.o) + groups.max(1) - 1,
-                    rows,
-                    "activation memory",
-                )?;
-                range(
-                    "w",
-                    u64::from(i.w) + (groups * u64::from(i.depth)).max(1) - 1,
-                    words,
-                    "weight memory",
-                )?;
-            }
-            Op::Add => {
-                range(
-                    "a",
-                    u64::from(i.a) + groups.max(1) - 1,
-                    rows,
-                    "activation memory",
-                )?;
-                range("b", u64::from(i.b) + groups.max(1) - 1, rows, "aux memory")?;
-                range(
-                    "o",
-                    u64::from(i.o) + groups.max(1) - 1,
-                    rows,
-                    "activation memory",
-                )?;
+                });
             }
         }
         let start = u64::from(i.start);

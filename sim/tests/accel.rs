@@ -12,17 +12,8 @@ use hdl::mac::{truncate_share, DEFAULT_FRAC_BITS};
 use hdl::ring::mul;
 use sim::accel::{drive, Compiled, Output};
 
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self
-            .0
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        self.0 ^ (self.0 >> 29)
-    }
-}
+mod common;
+use common::Lcg;
 
 #[allow(clippy::too_many_arguments)] // one per field of the instruction
 fn instr(start: u32, op: Op, count: u16, depth: u16, a: u16, b: u16, o: u16, w: u16) -> Instr {
@@ -42,10 +33,10 @@ fn instr(start: u32, op: Op, count: u16, depth: u16, a: u16, b: u16, o: u16, w: 
 /// A program of two lanes: a dense layer of 5 rows (the last group half full), an
 /// addition of 3 elements right after it, then a 3x3 convolution with stride 2 on a
 /// 2x7x7 input into 4 channels of 3x3, cut into two tiles.
-fn program(rng: &mut Rng) -> (Vec<Instr>, Memories, Vec<Vec<u64>>) {
+fn program(rng: &mut Lcg) -> (Vec<Instr>, Memories, Vec<Vec<u64>>) {
     let lanes = 2;
     let mut mem = Memories::new(lanes);
-    let mut vec = |n: usize| (0..n).map(|_| rng.next()).collect::<Vec<u64>>();
+    let mut vec = |n: usize| (0..n).map(|_| rng.word()).collect::<Vec<u64>>();
     // Dense: x (7 elements) at row 0, masks at aux row 0, out at row 10.
     let (x, wd, masks) = (vec(7), vec(5 * 7), vec(5));
     Memories::put(&mut mem.act, 0, &x);
@@ -119,7 +110,7 @@ fn program(rng: &mut Rng) -> (Vec<Instr>, Memories, Vec<Vec<u64>>) {
 
 #[test]
 fn hand_written_programs_run_bit_exact_at_their_cycles() {
-    let mut rng = Rng(7);
+    let mut rng = Lcg(7);
     let (prog, mem, want) = program(&mut rng);
     let times = accel::check(&prog, 2).unwrap();
     let mut golden = mem.clone();
@@ -177,7 +168,7 @@ fn hand_written_programs_run_bit_exact_at_their_cycles() {
 
 #[test]
 fn a_late_instruction_raises_late_and_rule_breaking_programs_are_refused() {
-    let mut rng = Rng(9);
+    let mut rng = Lcg(9);
     let (mut prog, mem, _) = program(&mut rng);
     // The addition due while the dense layer still issues.
     prog[1].start = 10;

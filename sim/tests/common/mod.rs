@@ -19,6 +19,12 @@ impl Lcg {
             .wrapping_add(1442695040888963407);
         (self.0 >> 11) as f64 / (1u64 << 53) as f64
     }
+
+    /// A whole 64-bit word (ring elements of any width).
+    pub fn word(&mut self) -> u64 {
+        self.next();
+        self.0 ^ (self.0 >> 29)
+    }
 }
 
 /// Random weights for every layer of a spec, as a safetensors file's bytes.
