@@ -66,7 +66,7 @@ pub enum Op {
     Conv = 5,
 }
 
-/// A convolution's geometry (no padding): what `GEOM` loads.
+/// A convolution's geometry: what `GEOM` loads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Geometry {
     /// Input channels, height and width.
@@ -77,6 +77,8 @@ pub struct Geometry {
     pub kernel: u16,
     /// Stride.
     pub stride: u16,
+    /// Zero padding on each side.
+    pub padding: u16,
 }
 
 impl Geometry {
@@ -86,11 +88,12 @@ impl Geometry {
     }
 
     /// The `GEOM` instruction: k - 1, the stride, the output row's width times the
-    /// stride, channel groups - 1 (8 bits each); the address steps to the next kernel
-    /// row and the next input channel, the stride times the input width, the stride
-    /// (16 bits each).
+    /// stride, channel groups - 1, the padded input's height and width and the padding
+    /// (8 bits each); the address steps to the next kernel row and the next input
+    /// channel, the stride times the input width, the stride (16 bits each).
     pub fn geom(&self, lanes: u16) -> u128 {
         let [_, h, w] = self.input;
+        let pad = self.padding;
         let (k, s) = (self.kernel, self.stride);
         let d_ky = w - (k - 1);
         let d_ic = h * w - (k - 1) * w - (k - 1);
@@ -103,24 +106,35 @@ impl Geometry {
             | (u128::from(s) << 44)
             | (u128::from(self.output[2] * s) << 36)
             | (u128::from(self.output[0] / lanes - 1) << 28)
+            | (u128::from(h + pad) << 20)
+            | (u128::from(w + pad) << 12)
+            | (u128::from(pad) << 4)
     }
 
     /// The `TILE` instruction of a tile whose first output element (channel-last
     /// order) is `first`, with the layer's weights from word `wbase`: the window's
-    /// column, the channel group, the window's first element and its row's.
+    /// column and row in the padded input, the channel group, and the addresses of the
+    /// window's first element and of its row's (both less the padding, mod 2^16).
     pub fn tile(&self, lanes: u16, first: u32, wbase: u16) -> u128 {
         let groups = u32::from(self.output[0] / lanes);
         let (g, p) = (first / u32::from(lanes), first / u32::from(self.output[0]));
         let cg = g % groups;
         let (oy, ox) = (p / u32::from(self.output[2]), p % u32::from(self.output[2]));
-        let s = u32::from(self.stride);
-        let prow = oy * s * u32::from(self.input[2]);
+        let (s, pad, w) = (
+            i64::from(self.stride),
+            i64::from(self.padding),
+            i64::from(self.input[2]),
+        );
+        let (oy, ox) = (i64::from(oy), i64::from(ox));
+        let prow = ((oy * s - pad) * w - pad) & 0xffff;
+        let pbase = (prow + ox * s) & 0xffff;
         ((Op::Tile as u128) << 92)
-            | (u128::from(ox * s) << 84)
+            | ((ox * s) as u128) << 84
             | (u128::from(cg) << 76)
-            | (u128::from(prow + ox * s) << 60)
-            | (u128::from(prow) << 44)
+            | (pbase as u128) << 60
+            | (prow as u128) << 44
             | (u128::from(wbase) << 28)
+            | ((oy * s) as u128) << 20
     }
 
     /// The channel group of output element `first` (channel-last order).
@@ -504,12 +518,14 @@ fn conv(i: &Instr, geom: u128, tile: u128, mem: &mut Memories) {
         field(geom, 36, 8),
         field(geom, 28, 8),
     );
-    let (mut oxs, mut cg, mut pbase, mut prow, wbase) = (
+    let (hp, wp, pad) = (field(geom, 20, 8), field(geom, 12, 8), field(geom, 4, 8));
+    let (mut oxs, mut cg, mut pbase, mut prow, wbase, mut oys) = (
         field(tile, 84, 8),
         field(tile, 76, 8),
         field(tile, 60, 16),
         field(tile, 44, 16),
         field(tile, 28, 16),
+        field(tile, 20, 8),
     );
     let depth = u64::from(i.depth);
     let mut wptr = u64::from(i.w);
@@ -518,7 +534,13 @@ fn conv(i: &Instr, geom: u128, tile: u128, mem: &mut Memories) {
         let (mut e, mut kx, mut ky) = (pbase, 0, 0);
         let mut x = Vec::with_capacity(depth as usize);
         for _ in 0..depth {
-            x.push(Memories::get(&mem.act, u64::from(i.a), e));
+            let (iy, ix) = ((oys + ky) & 0xff, (oxs + kx) & 0xff);
+            let inside = iy >= pad && iy < hp && ix >= pad && ix < wp;
+            x.push(if inside {
+                Memories::get(&mem.act, u64::from(i.a), e)
+            } else {
+                0
+            });
             if kx == km1 {
                 kx = 0;
                 if ky == km1 {
@@ -552,6 +574,7 @@ fn conv(i: &Instr, geom: u128, tile: u128, mem: &mut Memories) {
             wptr = wbase;
             if (oxs + s8) & 0xff == out_ws {
                 oxs = 0;
+                oys = (oys + s8) & 0xff;
                 prow = m16(prow + s_w);
                 pbase = prow;
             } else {
@@ -646,6 +669,15 @@ pub struct Accelerator<const LANES: usize> {
     c_ky: DFF<Bits<8>>,
     c_cg: DFF<Bits<8>>,
     c_oxs: DFF<Bits<8>>,
+    p_hp: DFF<Bits<8>>,
+    p_wp: DFF<Bits<8>>,
+    p_pad: DFF<Bits<8>>,
+    p_oys0: DFF<Bits<8>>,
+    c_hp: DFF<Bits<8>>,
+    c_wp: DFF<Bits<8>>,
+    c_pad: DFF<Bits<8>>,
+    c_oys: DFF<Bits<8>>,
+    f_zero: DFF<Bit>,
     p_dky: DFF<Bits<16>>,
     p_dic: DFF<Bits<16>>,
     p_sw: DFF<Bits<16>>,
@@ -682,6 +714,8 @@ pub struct Accelerator<const LANES: usize> {
     free: Signal<Local, Bit>,
     setup: Signal<Local, Bit>,
     n_oxs: Signal<Local, Bits<8>>,
+    iy: Signal<Local, Bits<8>>,
+    ix: Signal<Local, Bits<8>>,
     n_pbase: Signal<Local, Bits<16>>,
     n_prow: Signal<Local, Bits<16>>,
     last_pair: Signal<Local, Bit>,
@@ -778,6 +812,15 @@ impl<const LANES: usize> Default for Accelerator<LANES> {
             c_ky: Default::default(),
             c_cg: Default::default(),
             c_oxs: Default::default(),
+            p_hp: Default::default(),
+            p_wp: Default::default(),
+            p_pad: Default::default(),
+            p_oys0: Default::default(),
+            c_hp: Default::default(),
+            c_wp: Default::default(),
+            c_pad: Default::default(),
+            c_oys: Default::default(),
+            f_zero: Default::default(),
             p_dky: Default::default(),
             p_dic: Default::default(),
             p_sw: Default::default(),
@@ -811,6 +854,8 @@ impl<const LANES: usize> Default for Accelerator<LANES> {
             free: Default::default(),
             setup: Default::default(),
             n_oxs: Default::default(),
+            iy: Default::default(),
+            ix: Default::default(),
             n_pbase: Default::default(),
             n_prow: Default::default(),
             last_pair: Default::default(),
@@ -857,8 +902,9 @@ impl<const LANES: usize> Logic for Accelerator<LANES> {
         );
         dff_setup!(
             self, clock, p_km1, p_s8, p_outws, p_cgm1, p_oxs0, p_cg0, c_km1, c_s8, c_outws, c_cgm1,
-            c_kx, c_ky, c_cg, c_oxs, p_dky, p_dic, p_sw, p_s16, p_pbase0, p_prow0, p_wbase, c_dky,
-            c_dic, c_sw, c_s16, c_wbase, c_e, c_pbase, c_prow
+            c_kx, c_ky, c_cg, c_oxs, p_hp, p_wp, p_pad, p_oys0, c_hp, c_wp, c_pad, c_oys, f_zero,
+            p_dky, p_dic, p_sw, p_s16, p_pbase0, p_prow0, p_wbase, c_dky, c_dic, c_sw, c_s16,
+            c_wbase, c_e, c_pbase, c_prow
         );
         for s in 0..DELAY {
             self.d_we[s].clock.next = self.clock.val();
@@ -911,12 +957,16 @@ impl<const LANES: usize> Logic for Accelerator<LANES> {
                 self.p_s8.d.next = self.inst.val().get_bits::<8>(44);
                 self.p_outws.d.next = self.inst.val().get_bits::<8>(36);
                 self.p_cgm1.d.next = self.inst.val().get_bits::<8>(28);
+                self.p_hp.d.next = self.inst.val().get_bits::<8>(20);
+                self.p_wp.d.next = self.inst.val().get_bits::<8>(12);
+                self.p_pad.d.next = self.inst.val().get_bits::<8>(4);
             } else {
                 self.p_oxs0.d.next = self.inst.val().get_bits::<8>(84);
                 self.p_cg0.d.next = self.inst.val().get_bits::<8>(76);
                 self.p_pbase0.d.next = self.inst.val().get_bits::<16>(60);
                 self.p_prow0.d.next = self.inst.val().get_bits::<16>(44);
                 self.p_wbase.d.next = self.inst.val().get_bits::<16>(28);
+                self.p_oys0.d.next = self.inst.val().get_bits::<8>(20);
             }
         }
         if self.go.val() {
@@ -944,6 +994,9 @@ impl<const LANES: usize> Logic for Accelerator<LANES> {
                 (self.one_l.val() << self.u_left.q.val().get_bits::<8>(0)) - self.one_l.val();
         }
         self.f_valid.d.next = false;
+        self.f_zero.d.next = false;
+        self.iy.next = self.c_oys.q.val() + self.c_ky.q.val();
+        self.ix.next = self.c_oxs.q.val() + self.c_kx.q.val();
         self.f_mask.d.next = false;
         self.f_add.d.next = false;
         self.f_oh.d.next = self.u_oh.q.val();
@@ -973,6 +1026,11 @@ impl<const LANES: usize> Logic for Accelerator<LANES> {
                     }
                     self.f_oh.d.next =
                         self.one_l.val() << (self.c_e.q.val().get_bits::<8>(0) & self.lmask.val());
+                    // Outside the input (its zero padding): the pair's share is 0.
+                    self.f_zero.d.next = (self.iy.val() < self.c_pad.q.val())
+                        | (self.iy.val() >= self.c_hp.q.val())
+                        | (self.ix.val() < self.c_pad.q.val())
+                        | (self.ix.val() >= self.c_wp.q.val());
                 }
                 if self.last_pair.val() {
                     // The mask pair ends the group; its results go down the delay line.
@@ -1001,6 +1059,7 @@ impl<const LANES: usize> Logic for Accelerator<LANES> {
                             self.u_wptr.d.next = self.c_wbase.q.val();
                             if self.c_oxs.q.val() + self.c_s8.q.val() == self.c_outws.q.val() {
                                 self.n_oxs.next = self.b8_0.val();
+                                self.c_oys.d.next = self.c_oys.q.val() + self.c_s8.q.val();
                                 self.n_prow.next = self.c_prow.q.val() + self.c_sw.q.val();
                                 self.n_pbase.next = self.n_prow.val();
                             } else {
@@ -1076,6 +1135,10 @@ impl<const LANES: usize> Logic for Accelerator<LANES> {
             self.c_ky.d.next = self.b8_0.val();
             self.c_cg.d.next = self.p_cg0.q.val();
             self.c_oxs.d.next = self.p_oxs0.q.val();
+            self.c_oys.d.next = self.p_oys0.q.val();
+            self.c_hp.d.next = self.p_hp.q.val();
+            self.c_wp.d.next = self.p_wp.q.val();
+            self.c_pad.d.next = self.p_pad.q.val();
             self.c_pbase.d.next = self.p_pbase0.q.val();
             self.c_prow.d.next = self.p_prow0.q.val();
             self.c_e.d.next = self.p_pbase0.q.val();
@@ -1095,6 +1158,9 @@ impl<const LANES: usize> Logic for Accelerator<LANES> {
             if self.f_oh.q.val().get_bit(j) {
                 self.x.next = self.act[j].read_data.val();
             }
+        }
+        if self.f_zero.q.val() {
+            self.x.next = self.zero64.val();
         }
         for j in 0..LANES {
             self.lanes[j].clock.next = self.clock.val();

@@ -239,15 +239,8 @@ pub fn compile(
                 input,
                 output,
                 kernel,
-                padding,
                 ..
             } => {
-                if padding != 0 {
-                    return Err(bad(
-                        i,
-                        "the accelerator's window addresses have no zero padding yet".into(),
-                    ));
-                }
                 if output[0] % lanes as usize != 0 {
                     return Err(bad(
                         i,
@@ -343,7 +336,7 @@ pub fn compile(
                     output,
                     kernel,
                     stride,
-                    ..
+                    padding,
                 },
                 Work::Macs { .. },
             ) => {
@@ -353,6 +346,7 @@ pub fn compile(
                     output: to16(output),
                     kernel: kernel as u16,
                     stride: stride as u16,
+                    padding: padding as u16,
                 };
                 let lanes16 = lanes as u16;
                 let depth = geo.depth();

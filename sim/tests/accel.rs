@@ -53,6 +53,7 @@ fn program(rng: &mut Lcg) -> (Vec<Instr>, Memories, Vec<Vec<u64>>) {
         output: [4, 3, 3],
         kernel: 3,
         stride: 2,
+        padding: 0,
     };
     let (xc, wc, mc) = (vec(2 * 49), vec(4 * 18), vec(36));
     Memories::put(&mut mem.act, 40, &xc);

@@ -414,16 +414,18 @@ fn the_accelerator_runs_the_mlps_server_schedule() {
     assert!(v.outputs.iter().all(|o| o.verilator_vs_golden == 0));
 }
 
-/// LeNet-5's second convolution and its truncation on the accelerator (4 lanes across
-/// its 16 output channels), at their schedule's relative cycles.
+/// LeNet-5's convolutions with their truncations on the accelerator, at their
+/// schedule's relative cycles: the input and conv1 (zero padding 2; 2 lanes across its
+/// 6 output channels), and conv2 (4 lanes across 16).
 #[test]
-fn the_accelerator_runs_a_lenet_convolution() {
+fn the_accelerator_runs_lenets_convolutions() {
     let r = run("examples/lenet5.yaml", 23);
-    let conv2 = (0..r.net.nodes.len())
-        .find(|&i| r.net.nodes[i].label == "conv2")
-        .unwrap();
-    let trunc = (0..r.net.nodes.len())
-        .find(|&i| r.net.nodes[i].label == "conv2.trunc")
-        .unwrap();
-    server_on_the_accelerator(&r, 4, Some(&[conv2, trunc]));
+    let id = |label: &str| {
+        (0..r.net.nodes.len())
+            .find(|&i| r.net.nodes[i].label == label)
+            .unwrap()
+    };
+    let conv1 = [id("input"), id("conv1"), id("conv1.trunc")];
+    server_on_the_accelerator(&r, 2, Some(&conv1));
+    server_on_the_accelerator(&r, 4, Some(&[id("conv2"), id("conv2.trunc")]));
 }
