@@ -150,6 +150,17 @@ pub fn accel(a: &AccelArgs) -> Result<()> {
             t0.elapsed().as_secs_f64()
         );
     }
+    if !a.json && !r.skipped.is_empty() {
+        println!(
+            "not run (the element-wise steps of Beaver and GC operators have no instruction \
+             yet): {}",
+            r.skipped
+                .iter()
+                .map(|(l, k)| format!("{l} ({k} tasks)"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
     if !r.passed() {
         bail!("the accelerator's run differs from the protocol or the schedule (above)");
     }

@@ -17,9 +17,10 @@
 //! too many to simulate cycle by cycle, but each layer's tasks run at their own
 //! relative cycles.
 //!
-//! The garbled ReLUs run elsewhere (the GC engines and the client); the server's share
-//! of a ReLU's output is its own output mask, chosen offline, so it is loaded with the
-//! other offline data.
+//! The garbled ReLUs and max pools, the polynomials and Circa's ReLUs run elsewhere (the
+//! GC engines and the client, the Beaver lanes); the server's share of their outputs
+//! is loaded as the protocol left it (for a garbled ReLU, the server's own output
+//! mask, chosen offline).
 
 use crate::twopc::channel::Role;
 use crate::twopc::model::{Network, NodeKind, Weights};
@@ -92,6 +93,9 @@ pub struct Compiled {
     pub outputs: Vec<Output>,
     /// The cycle of the schedule the program's cycle 0 is.
     pub offset: u64,
+    /// MAC-array tasks left out, per node: the element-wise steps of Beaver and GC
+    /// operators, which have no instruction yet.
+    pub skipped: Vec<(usize, usize)>,
     /// The schedule's task of each instruction: (node, tile, start, end, ready).
     pub tasks: Vec<(usize, u32, u64, u64, u64)>,
 }
@@ -279,8 +283,12 @@ pub fn compile(
                 Memories::put(&mut mem.aux, aux_top, &out(hwc[i]).lay_out(&bias));
                 aux_top += rows;
             }
-            NodeKind::Relu | NodeKind::MaxPool { .. } => {
-                // The server's share of the output: its offline output mask.
+            NodeKind::Relu
+            | NodeKind::MaxPool { .. }
+            | NodeKind::Poly { .. }
+            | NodeKind::Circa { .. } => {
+                // Not the array's work (the GC engines', the Beaver lanes'): the
+                // server's share of the output as the protocol left it.
                 out_row[i] = act_top;
                 Memories::put(&mut mem.act, act_top, &ring(i, "y")?);
                 act_top += rows;
@@ -289,8 +297,9 @@ pub fn compile(
             _ => {
                 return Err(bad(
                     i,
-                    "the accelerator's MAC array runs dense layers, truncations and ReLU \
-                     outputs; this node is not one of them"
+                    "the accelerator's program has no instruction for this node's MAC-array \
+                     work yet (it runs the input, dense layers, convolutions and \
+                     truncations)"
                         .into(),
                 ))
             }
@@ -317,9 +326,24 @@ pub fn compile(
     };
     let by_node: std::collections::HashMap<usize, &scheduler::schedule::NodeSchedule> =
         schedule.nodes.iter().map(|s| (s.node, s)).collect();
+    let mut skipped: Vec<(usize, usize)> = Vec::new();
     for t in mine {
         let i = t.node;
         let ns = by_node[&i];
+        if matches!(
+            net.nodes[i].kind,
+            NodeKind::Relu
+                | NodeKind::MaxPool { .. }
+                | NodeKind::Poly { .. }
+                | NodeKind::Circa { .. }
+        ) {
+            // The element-wise part of a Beaver or GC operator: no instruction yet.
+            match skipped.last_mut() {
+                Some((n, k)) if *n == i => *k += 1,
+                _ => skipped.push((i, 1)),
+            }
+            continue;
+        }
         let work = ns.steps[t.step as usize]
             .iter()
             .find(|w| w.units().contains(&Unit::ServerMac))
@@ -404,7 +428,7 @@ pub fn compile(
                 w: 0,
                 raw: 0,
             },
-            (k, w) => return Err(bad(i, format!("no instruction for {w:?} of {k:?}"))),
+            (_, w) => return Err(bad(i, format!("no instruction for its {w:?}"))),
         };
         if len > 0 {
             program.push(ins);
@@ -424,6 +448,7 @@ pub fn compile(
         used: (act_top, aux_top, wgt_top),
         outputs,
         offset,
+        skipped,
         tasks,
     })
 }
@@ -577,6 +602,9 @@ pub struct Verification {
     pub fault: bool,
     /// Every node's output.
     pub outputs: Vec<OutputCheck>,
+    /// MAC-array tasks not run, per node label: the element-wise steps of Beaver and GC
+    /// operators, which have no instruction yet.
+    pub skipped: Vec<(String, usize)>,
 }
 
 impl Verification {
@@ -668,5 +696,10 @@ pub fn verify(
         late: trace.late,
         fault: trace.fault,
         outputs,
+        skipped: c
+            .skipped
+            .iter()
+            .map(|&(n, k)| (net.nodes[n].label.clone(), k))
+            .collect(),
     })
 }
