@@ -125,6 +125,7 @@ fn hand_written_programs_run_bit_exact_at_their_cycles() {
         used: (130, 60, 200),
         outputs: vec![],
         offset: 0,
+        skipped: vec![],
         tasks: vec![],
     };
     let last = times.iter().map(|t| t.2).max().unwrap();
@@ -187,6 +188,7 @@ fn a_late_instruction_raises_late_and_rule_breaking_programs_are_refused() {
         used: (130, 60, 200),
         outputs: vec![],
         offset: 0,
+        skipped: vec![],
         tasks: vec![],
     };
     let trace = drive(&sim::accel::design(2).unwrap(), &c, 400, None).unwrap();
