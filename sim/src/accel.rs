@@ -100,6 +100,22 @@ pub struct Compiled {
     pub tasks: Vec<(usize, u32, u64, u64, u64)>,
 }
 
+impl Compiled {
+    /// A hand-written `program` with its memories, `used` as in [`Compiled::used`]: no
+    /// schedule's tasks or nodes behind it.
+    pub fn by_hand(program: Vec<Instr>, mem: Memories, used: (u64, u64, u64)) -> Compiled {
+        Compiled {
+            program,
+            mem,
+            used,
+            outputs: Vec::new(),
+            offset: 0,
+            skipped: Vec::new(),
+            tasks: Vec::new(),
+        }
+    }
+}
+
 /// Where a node's output lies in the activations.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Output {

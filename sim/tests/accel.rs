@@ -119,15 +119,7 @@ fn hand_written_programs_run_bit_exact_at_their_cycles() {
     assert_eq!(golden.act_vector(10, 5), want[0], "dense");
     assert_eq!(golden.act_vector(30, 3), want[1], "add");
     assert_eq!(golden.act_vector(100, 36), want[2], "convolution");
-    let c = Compiled {
-        program: prog.clone(),
-        mem,
-        used: (130, 60, 200),
-        outputs: vec![],
-        offset: 0,
-        skipped: vec![],
-        tasks: vec![],
-    };
+    let c = Compiled::by_hand(prog.clone(), mem, (130, 60, 200));
     let last = times.iter().map(|t| t.2).max().unwrap();
     let design = sim::accel::design(2).unwrap();
     let trace = drive(&design, &c, last + 10, None).unwrap();
@@ -182,15 +174,7 @@ fn a_late_instruction_raises_late_and_rule_breaking_programs_are_refused() {
             free: 27
         }
     );
-    let c = Compiled {
-        program: prog,
-        mem,
-        used: (130, 60, 200),
-        outputs: vec![],
-        offset: 0,
-        skipped: vec![],
-        tasks: vec![],
-    };
+    let c = Compiled::by_hand(prog, mem, (130, 60, 200));
     let trace = drive(&sim::accel::design(2).unwrap(), &c, 400, None).unwrap();
     assert!(trace.late, "issued at {:?}", trace.issues);
     assert_eq!(trace.issues[1], 27, "the addition waits for the array");
