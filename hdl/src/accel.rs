@@ -116,9 +116,8 @@ impl Geometry {
     /// column and row in the padded input, the channel group, and the addresses of the
     /// window's first element and of its row's (both less the padding, mod 2^16).
     pub fn tile(&self, lanes: u16, first: u32, wbase: u16) -> u128 {
-        let groups = u32::from(self.output[0] / lanes);
-        let (g, p) = (first / u32::from(lanes), first / u32::from(self.output[0]));
-        let cg = g % groups;
+        let cg = self.group_of(lanes, first);
+        let p = first / u32::from(self.output[0]);
         let (oy, ox) = (p / u32::from(self.output[2]), p % u32::from(self.output[2]));
         let (s, pad, w) = (
             i64::from(self.stride),
@@ -646,12 +645,10 @@ pub struct Accelerator<const LANES: usize> {
     u_depth: DFF<Bits<12>>,
     u_k: DFF<Bits<12>>,
     u_left: DFF<Bits<16>>,
-    u_xrow: DFF<Bits<ROW_BITS>>,
     u_arow: DFF<Bits<ROW_BITS>>,
     u_brow: DFF<Bits<ROW_BITS>>,
     u_orow: DFF<Bits<ROW_BITS>>,
     u_wptr: DFF<Bits<WEIGHT_BITS>>,
-    u_oh: DFF<Bits<LANES>>,
     u_conv: DFF<Bit>,
     // A convolution's geometry as `GEOM` and `TILE` loaded it (p_), and as the running
     // `CONV` uses it (c_), with its address generator's state.
@@ -739,7 +736,6 @@ pub struct Accelerator<const LANES: usize> {
     k1: Constant<Bits<12>>,
     r1: Constant<Bits<ROW_BITS>>,
     w1: Constant<Bits<WEIGHT_BITS>>,
-    rot: Constant<Bits<8>>,
     logl: Constant<Bits<8>>,
     lmask: Constant<Bits<8>>,
     b8_0: Constant<Bits<8>>,
@@ -791,12 +787,10 @@ impl<const LANES: usize> Default for Accelerator<LANES> {
             u_depth: Default::default(),
             u_k: Default::default(),
             u_left: Default::default(),
-            u_xrow: Default::default(),
             u_arow: Default::default(),
             u_brow: Default::default(),
             u_orow: Default::default(),
             u_wptr: Default::default(),
-            u_oh: Default::default(),
             u_conv: Default::default(),
             p_km1: Default::default(),
             p_s8: Default::default(),
@@ -878,7 +872,6 @@ impl<const LANES: usize> Default for Accelerator<LANES> {
             k1: Constant::new(1u64.into()),
             r1: Constant::new(1u64.into()),
             w1: Constant::new(1u64.into()),
-            rot: Constant::new((LANES as u64 - 1).into()),
             logl: Constant::new(u64::from(LANES.trailing_zeros()).into()),
             lmask: Constant::new((LANES as u64 - 1).into()),
             b8_0: Constant::new(0u64.into()),
@@ -897,8 +890,7 @@ impl<const LANES: usize> Logic for Accelerator<LANES> {
     fn update(&mut self) {
         dff_setup!(
             self, clock, running, count, pc, late_q, fault_q, busy, u_dot, u_depth, u_k, u_left,
-            u_xrow, u_arow, u_brow, u_orow, u_wptr, u_oh, u_conv, f_valid, f_mask, f_add, f_oh,
-            pk_q
+            u_arow, u_brow, u_orow, u_wptr, u_conv, f_valid, f_mask, f_add, f_oh, pk_q
         );
         dff_setup!(
             self, clock, p_km1, p_s8, p_outws, p_cgm1, p_oxs0, p_cg0, c_km1, c_s8, c_outws, c_cgm1,
@@ -999,7 +991,7 @@ impl<const LANES: usize> Logic for Accelerator<LANES> {
         self.ix.next = self.c_oxs.q.val() + self.c_kx.q.val();
         self.f_mask.d.next = false;
         self.f_add.d.next = false;
-        self.f_oh.d.next = self.u_oh.q.val();
+        self.f_oh.d.next = self.one_l.val();
         self.pk_q.d.next = self.pk_lane.val();
         for j in 0..LANES {
             self.act[j].read_clock.next = self.clock.val();
@@ -1015,17 +1007,15 @@ impl<const LANES: usize> Logic for Accelerator<LANES> {
         if self.busy.q.val() {
             if self.u_dot.q.val() {
                 self.f_valid.d.next = true;
+                // The operand's element `c_e` (the vector's, or the window's): its
+                // bank and row.
                 for j in 0..LANES {
-                    self.act[j].read_address.next = self.u_xrow.q.val();
+                    self.act[j].read_address.next =
+                        self.u_arow.q.val() + (self.c_e.q.val() >> self.logl.val());
                 }
+                self.f_oh.d.next =
+                    self.one_l.val() << (self.c_e.q.val().get_bits::<8>(0) & self.lmask.val());
                 if self.u_conv.q.val() {
-                    // The window's element `c_e`: its bank and row.
-                    for j in 0..LANES {
-                        self.act[j].read_address.next =
-                            self.u_arow.q.val() + (self.c_e.q.val() >> self.logl.val());
-                    }
-                    self.f_oh.d.next =
-                        self.one_l.val() << (self.c_e.q.val().get_bits::<8>(0) & self.lmask.val());
                     // Outside the input (its zero padding): the pair's share is 0.
                     self.f_zero.d.next = (self.iy.val() < self.c_pad.q.val())
                         | (self.iy.val() >= self.c_hp.q.val())
@@ -1039,8 +1029,7 @@ impl<const LANES: usize> Logic for Accelerator<LANES> {
                     self.d_row[0].d.next = self.u_orow.q.val();
                     self.d_mask[0].d.next = self.lane_mask.val();
                     self.u_k.d.next = self.k0.val();
-                    self.u_oh.d.next = self.one_l.val();
-                    self.u_xrow.d.next = self.u_arow.q.val();
+                    self.c_e.d.next = self.zero16.val();
                     self.u_brow.d.next = self.u_brow.q.val() + self.r1.val();
                     self.u_orow.d.next = self.u_orow.q.val() + self.r1.val();
                     self.u_left.d.next = self.u_left.q.val() - self.lanes_c.val();
@@ -1074,7 +1063,7 @@ impl<const LANES: usize> Logic for Accelerator<LANES> {
                         self.c_prow.d.next = self.n_prow.val();
                         self.c_e.d.next = self.n_pbase.val();
                     }
-                } else {
+                } else if self.u_conv.q.val() {
                     // The window's next element.
                     if self.c_kx.q.val() == self.c_km1.q.val() {
                         self.c_kx.d.next = self.b8_0.val();
@@ -1091,13 +1080,11 @@ impl<const LANES: usize> Logic for Accelerator<LANES> {
                     }
                     self.u_k.d.next = self.u_k.q.val() + self.k1.val();
                     self.u_wptr.d.next = self.u_wptr.q.val() + self.w1.val();
-                    self.u_oh.d.next =
-                        (self.u_oh.q.val() << 1) | (self.u_oh.q.val() >> self.rot.val());
-                    for t in (LANES - 1)..LANES {
-                        if self.u_oh.q.val().get_bit(t) {
-                            self.u_xrow.d.next = self.u_xrow.q.val() + self.r1.val();
-                        }
-                    }
+                } else {
+                    // The vector's next element.
+                    self.c_e.d.next = self.c_e.q.val() + self.b16_1.val();
+                    self.u_k.d.next = self.u_k.q.val() + self.k1.val();
+                    self.u_wptr.d.next = self.u_wptr.q.val() + self.w1.val();
                 }
             } else {
                 self.f_add.d.next = true;
@@ -1141,16 +1128,17 @@ impl<const LANES: usize> Logic for Accelerator<LANES> {
             self.c_pad.d.next = self.p_pad.q.val();
             self.c_pbase.d.next = self.p_pbase0.q.val();
             self.c_prow.d.next = self.p_prow0.q.val();
-            self.c_e.d.next = self.p_pbase0.q.val();
+            self.c_e.d.next = self.zero16.val();
+            if self.i_op.val() == self.op_conv.val() {
+                self.c_e.d.next = self.p_pbase0.q.val();
+            }
             self.u_left.d.next = self.inst.val().get_bits::<16>(76);
             self.u_depth.d.next = self.inst.val().get_bits::<12>(64);
             self.u_k.d.next = self.k0.val();
             self.u_arow.d.next = self.inst.val().get_bits::<ROW_BITS>(48);
-            self.u_xrow.d.next = self.inst.val().get_bits::<ROW_BITS>(48);
             self.u_brow.d.next = self.inst.val().get_bits::<ROW_BITS>(32);
             self.u_orow.d.next = self.inst.val().get_bits::<ROW_BITS>(16);
             self.u_wptr.d.next = self.inst.val().get_bits::<WEIGHT_BITS>(0);
-            self.u_oh.d.next = self.one_l.val();
         }
         // The operand stage: the lanes take the pair; additions enter the delay line.
         self.x.next = self.zero64.val();

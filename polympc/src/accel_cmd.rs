@@ -10,7 +10,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use perf_model::{AcceleratorConfig, CheckedSpec, Device, NetworkProfile};
 use scheduler::schedule::{schedule, ScheduleOptions};
 use sim::twopc::vectors::VectorSet;
-use sim::twopc::{Network, Weights};
+use sim::twopc::Network;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -48,16 +48,7 @@ pub struct AccelArgs {
 
 pub fn accel(a: &AccelArgs) -> Result<()> {
     let net = Network::new(CheckedSpec::load(&a.spec)?);
-    let path = match &a.weights {
-        Some(p) => p.clone(),
-        None => net.spec.weights_path().with_context(|| {
-            format!(
-                "{}: names no weights file (`weights:`); give --weights",
-                a.spec.display()
-            )
-        })?,
-    };
-    let w = Weights::load(&net, &path)?;
+    let w = crate::private_cmd::load_weights(&net, &a.spec, a.weights.as_deref())?;
     let v = VectorSet::read(&a.vectors)?;
     let hash: String = net.spec_hash().iter().map(|b| format!("{b:02x}")).collect();
     if v.manifest.meta.spec_hash != hash {

@@ -13,7 +13,7 @@ use sim::twopc::party::{infer, serve, Options};
 use sim::twopc::vectors::{self, VectorMeta};
 use sim::twopc::{run_local, traffic, Network, Weights};
 use std::net::{TcpListener, TcpStream};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 #[derive(Args)]
@@ -113,6 +113,21 @@ fn load_images(args: &PrivateArgs, net: &Network) -> Result<Chosen> {
     })
 }
 
+/// The weights of `net` (loaded from the spec file `spec`): from `weights`, or the
+/// file the spec names.
+pub fn load_weights(net: &Network, spec: &Path, weights: Option<&Path>) -> Result<Weights> {
+    let path = match weights {
+        Some(p) => p.to_path_buf(),
+        None => net.spec.weights_path().with_context(|| {
+            format!(
+                "{}: names no weights file (`weights:`); give --weights",
+                spec.display()
+            )
+        })?,
+    };
+    Ok(Weights::load(net, &path)?)
+}
+
 pub fn private_infer(args: &PrivateArgs) -> Result<()> {
     let spec = CheckedSpec::load(&args.spec)?;
     let net = Network::new(spec);
@@ -122,18 +137,7 @@ pub fn private_infer(args: &PrivateArgs) -> Result<()> {
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(1, |d| d.as_nanos() as u64)
     }));
-    let weights = || -> Result<Weights> {
-        let path = match &args.weights {
-            Some(p) => p.clone(),
-            None => net.spec.weights_path().with_context(|| {
-                format!(
-                    "{}: names no weights file (`weights:`); give --weights",
-                    args.spec.display()
-                )
-            })?,
-        };
-        Ok(Weights::load(&net, &path)?)
-    };
+    let weights = || load_weights(&net, &args.spec, args.weights.as_deref());
     let opts = Options {
         dealer_seed: seed,
         seed: seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ 0x5eed,

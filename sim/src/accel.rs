@@ -342,7 +342,7 @@ pub fn compile(
     };
     let by_node: std::collections::HashMap<usize, &scheduler::schedule::NodeSchedule> =
         schedule.nodes.iter().map(|s| (s.node, s)).collect();
-    let mut skipped: Vec<(usize, usize)> = Vec::new();
+    let mut skipped = std::collections::BTreeMap::<usize, usize>::new();
     for t in mine {
         let i = t.node;
         let ns = by_node[&i];
@@ -354,10 +354,7 @@ pub fn compile(
                 | NodeKind::Circa { .. }
         ) {
             // The element-wise part of a Beaver or GC operator: no instruction yet.
-            match skipped.last_mut() {
-                Some((n, k)) if *n == i => *k += 1,
-                _ => skipped.push((i, 1)),
-            }
+            *skipped.entry(i).or_insert(0) += 1;
             continue;
         }
         let work = ns.steps[t.step as usize]
@@ -464,7 +461,7 @@ pub fn compile(
         used: (act_top, aux_top, wgt_top),
         outputs,
         offset,
-        skipped,
+        skipped: skipped.into_iter().collect(),
         tasks,
     })
 }
