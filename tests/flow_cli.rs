@@ -103,7 +103,7 @@ fn the_report_has_the_commands_figures_and_unchanged_stages_are_skipped() {
     let o = polympc(&flow_args(&spec, out, &board));
     assert!(o.status.success(), "{}", stderr(&o));
     let report = read(&dir.join("report.json"));
-    assert_eq!(ran(&report).len(), 9, "{report}");
+    assert_eq!(ran(&report).len(), 10, "{report}");
     for f in ["report.md", "report.html"] {
         let text = std::fs::read_to_string(dir.join(f)).unwrap();
         for plot in [
@@ -182,6 +182,37 @@ fn the_report_has_the_commands_figures_and_unchanged_stages_are_skipped() {
     let flow_private = read(&dir.join("private/private.json"));
     assert_eq!(predictions(&flow_private), predictions(&p));
 
+    let md = std::fs::read_to_string(dir.join("report.md")).unwrap();
+    // The accelerator: the same vectors replayed by hand.
+    let image = dir.join("accel/vectors/image-0");
+    let a = json_of(&[
+        "accel",
+        trained,
+        "--vectors",
+        image.to_str().unwrap(),
+        "--config",
+        acc,
+        "--json",
+    ]);
+    let ar = &report["accelerator_run"];
+    assert_eq!(a["passed"], true);
+    assert_eq!(ar["passed"], true);
+    for (k, field) in [
+        ("lanes", "lanes"),
+        ("tasks", "tasks"),
+        ("measured_ready_cycles", "measured_ready"),
+        ("schedule_ready_cycles", "schedule_ready"),
+    ] {
+        assert_eq!(ar[k], a[field], "{k}");
+    }
+    // The MLP's three truncations against the protocol's shares, nothing differing.
+    assert_eq!(ar["truncations_checked"], 3);
+    assert_eq!(ar["elements_differing"], 0);
+    assert!(
+        md.contains("| accelerator on Verilator | the server's"),
+        "{md}"
+    );
+
     // The board: the bitstream's own report and the host link's self-test.
     let bit = read(&dir.join("board/report.json"));
     let b = &report["board"];
@@ -198,7 +229,6 @@ fn the_report_has_the_commands_figures_and_unchanged_stages_are_skipped() {
     assert_eq!(b["logic_cells"], lc["used"]);
     assert_eq!(b["self_test_passed"], true);
     assert!(dir.join("board/polympc_board.bin").is_file());
-    let md = std::fs::read_to_string(dir.join("report.md")).unwrap();
     assert!(
         md.contains("| iCE40 bitstream | host link on the icebreaker"),
         "{md}"
@@ -225,7 +255,7 @@ fn the_report_has_the_commands_figures_and_unchanged_stages_are_skipped() {
     let o = polympc(&flow_args(&spec, out, &["--from", "hdl"]));
     assert!(o.status.success(), "{}", stderr(&o));
     let report = read(&dir.join("report.json"));
-    assert_eq!(ran(&report), ["hdl", "verify", "private", "board"]);
+    assert_eq!(ran(&report), ["hdl", "verify", "private", "accel", "board"]);
     assert!(report["board"].is_null());
     let _ = std::fs::remove_dir_all(&dir);
 }
@@ -280,7 +310,7 @@ fn an_interrupted_flow_resumes_without_redoing_finished_stages() {
     let report = read(&dir.join("report.json"));
     assert_eq!(
         ran(&report),
-        ["estimate", "schedule", "hdl", "verify", "private", "board"]
+        ["estimate", "schedule", "hdl", "verify", "private", "accel", "board"]
     );
     let _ = std::fs::remove_dir_all(&dir);
 }

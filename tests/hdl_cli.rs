@@ -61,6 +61,32 @@ fn hdl_writes_every_block_and_a_manifest() {
     assert_eq!(manifest[2]["frac_bits"], 5);
 }
 
+/// On the 64-bit ring the accelerator's top level comes too, with the most lanes it is
+/// generated for up to the configuration's.
+#[test]
+fn hdl_writes_the_top_level_for_the_64_bit_ring() {
+    let dir = scratch("hdl-top");
+    let out = polympc(&["hdl", "--ring-bits", "64", "--out", dir.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let c = perf_model::AcceleratorConfig::load(&dir.join("accelerator.yaml")).unwrap();
+    let lanes = [32, 16, 8, 4, 2]
+        .into_iter()
+        .find(|&n| n <= c.mac_lanes)
+        .unwrap();
+    let manifest: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("blocks.json")).unwrap()).unwrap();
+    let top = manifest.as_array().unwrap().last().unwrap();
+    assert_eq!(top["block"], format!("accelerator_x{lanes}"));
+    assert_eq!(top["lanes"], lanes);
+    assert_eq!(
+        top["latency"], 8,
+        "a 64-bit MAC lane's 7 cycles and the write"
+    );
+    let v = std::fs::read_to_string(dir.join(top["file"].as_str().unwrap())).unwrap();
+    assert!(v.contains("module top("));
+    assert!(v.contains("halted"), "the controller's ports");
+}
+
 #[test]
 fn sim_checks_every_block_on_verilator() {
     let out = polympc(&["sim", "--ring-bits", "32", "--vectors", "200"]);

@@ -164,7 +164,8 @@ fn the_accelerator_replays_the_written_vectors() {
     let image = out_dir.join("image-1");
     let image = image.to_str().unwrap();
     let base = ["accel", &spec, "--weights", &w, "--vectors", image];
-    let r = json(&polympc(&[&base[..], &["--json"]].concat()));
+    let r = json(&polympc(&[&base[..], &["--json", "--lanes", "4"]].concat()));
+    assert_eq!(r["lanes"], 4);
     assert_eq!(r["tasks"], r["on_time"]);
     assert_eq!(r["schedule_ready"], r["measured_ready"]);
     assert_eq!(r["offset"], 0);
@@ -172,19 +173,46 @@ fn the_accelerator_replays_the_written_vectors() {
     let compared = outs.iter().filter(|o| o["golden_vs_protocol"] == 0).count();
     assert_eq!(compared, 3, "the three truncations: {outs:?}");
     assert!(outs.iter().all(|o| o["verilator_vs_golden"] == 0));
-    // One layer, at its relative cycles, on 8 lanes.
+    // One layer, at its relative cycles, on a configuration's 8 lanes.
+    let explored = dir.join("explored");
+    let o = polympc(&["explore", &spec, "--out", explored.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let yaml = std::fs::read_to_string(explored.join("accelerator.yaml")).unwrap();
+    let with = |key: &str, value: &str| {
+        let text: Vec<String> = yaml
+            .lines()
+            .map(|l| {
+                if l.starts_with(&format!("{key}:")) {
+                    format!("{key}: {value}")
+                } else {
+                    l.to_string()
+                }
+            })
+            .collect();
+        assert_ne!(text.join("\n"), yaml.trim_end(), "no `{key}` in {yaml}");
+        let p = dir.join(format!("{key}-{value}.yaml"));
+        std::fs::write(&p, text.join("\n") + "\n").unwrap();
+        p.to_str().unwrap().to_string()
+    };
+    let eight = with("mac_lanes", "8");
     let out = polympc(
         &[
             &base[..],
-            &["--layers", "dense3,dense3.trunc", "--lanes", "8"],
+            &["--layers", "dense3,dense3.trunc", "--config", &eight],
         ]
         .concat(),
     );
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(
-        text.contains("dense3.trunc") && text.contains("passed: bit-exact and cycle-exact"),
+        text.contains("dense3.trunc")
+            && text.contains("(8 lanes")
+            && text.contains("passed: bit-exact and cycle-exact"),
         "{text}"
+    );
+    fails_with(
+        &[&base[..], &["--config", &with("ring_bits", "32")]].concat(),
+        &["ring_bits-32.yaml", "64-bit ring, not 32 bits"],
     );
     fails_with(
         &[&base[..], &["--lanes", "3"]].concat(),

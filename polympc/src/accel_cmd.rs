@@ -25,15 +25,20 @@ pub struct AccelArgs {
     /// The weights (`.safetensors`); by default the spec's `weights:`.
     #[arg(long)]
     weights: Option<PathBuf>,
-    /// The FPGA whose standard configuration is scheduled (with `--lanes` lanes).
+    /// The FPGA the schedule is for.
     #[arg(long, default_value = "zcu102")]
     fpga: String,
     /// The network between the parties.
     #[arg(long, default_value = "lan")]
     net: String,
-    /// MAC lanes of the accelerator (2, 4, 8, 16 or 32).
-    #[arg(long, default_value_t = 4)]
-    lanes: u32,
+    /// The accelerator configuration (YAML, as `polympc explore --out` writes it); by
+    /// default the FPGA's standard one.
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// MAC lanes of the accelerator (2, 4, 8, 16 or 32) [default: the most, up to the
+    /// configuration's, that divide every convolution's output channels].
+    #[arg(long)]
+    lanes: Option<u32>,
     /// Only these layers' tasks (labels, comma-separated, as `polympc graph` prints
     /// them), at their schedule's relative cycles; by default every MAC-array task.
     #[arg(long, value_delimiter = ',')]
@@ -61,8 +66,33 @@ pub fn accel(a: &AccelArgs) -> Result<()> {
     }
     let device = Device::find(&a.fpga)?;
     let link = NetworkProfile::find(&a.net)?;
-    let mut config = AcceleratorConfig::for_device(&device, net.graph.fixed_point());
-    config.mac_lanes = a.lanes;
+    let (mut config, origin) = match &a.config {
+        Some(path) => (AcceleratorConfig::load(path)?, path.display().to_string()),
+        None => (
+            AcceleratorConfig::for_device(&device, net.graph.fixed_point()),
+            format!("{}'s standard configuration", a.fpga),
+        ),
+    };
+    if config.ring_bits != 64 {
+        bail!(
+            "{origin}: the accelerator's top level is generated for the 64-bit ring, not {} bits",
+            config.ring_bits
+        );
+    }
+    let lanes = match a.lanes {
+        Some(l) => l,
+        None => sim::accel::lanes_for(&net, config.mac_lanes).with_context(|| {
+            format!(
+                "{}: no lane count of the top level (2, 4, 8, 16, 32; at most {}'s {}) \
+                 divides every convolution's output channels; give --lanes",
+                a.spec.display(),
+                origin,
+                config.mac_lanes
+            )
+        })?,
+    };
+    let config_lanes = config.mac_lanes;
+    config.mac_lanes = lanes;
     let s = schedule(
         &net.graph,
         &config,
@@ -95,18 +125,24 @@ pub fn accel(a: &AccelArgs) -> Result<()> {
         ProgressStyle::with_template("{spinner} {msg} {elapsed}").expect("a valid template"),
     );
     if !a.json {
+        if lanes != config_lanes {
+            eprintln!("{lanes} MAC lanes ({origin} has {config_lanes})");
+        }
         bar.set_message(format!(
             "building the {}-lane accelerator and running it on Verilator",
-            a.lanes
+            lanes
         ));
         bar.enable_steady_tick(Duration::from_millis(200));
     }
     let t0 = Instant::now();
     let r = sim::accel::verify(&net, &w, &s, &v, only.as_deref(), a.vcd.as_deref())
-        .with_context(|| format!("{} on the {}-lane accelerator", a.spec.display(), a.lanes))?;
+        .with_context(|| format!("{} on the {}-lane accelerator", a.spec.display(), lanes))?;
     bar.finish_and_clear();
     if a.json {
-        println!("{}", serde_json::to_string_pretty(&r)?);
+        let mut j = serde_json::to_value(&r)?;
+        j["passed"] = r.passed().into();
+        j["configuration_lanes"] = config_lanes.into();
+        println!("{}", serde_json::to_string_pretty(&j)?);
     } else {
         println!(
             "{:<16} {:>9} {:>22} {:>20}",

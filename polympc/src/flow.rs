@@ -95,13 +95,16 @@ pub enum Stage {
     Verify,
     /// Private inference of test images through the protocol.
     Private,
+    /// The server's schedule on the accelerator's top level, on Verilator, from one
+    /// image's test vectors.
+    Accel,
     /// The host link's iCE40 bitstream for a board, and its self-test on Verilator.
     Board,
 }
 
 impl Stage {
     /// Every stage, in order.
-    pub const ALL: [Stage; 9] = [
+    pub const ALL: [Stage; 10] = [
         Stage::Train,
         Stage::Graph,
         Stage::Explore,
@@ -110,6 +113,7 @@ impl Stage {
         Stage::Hdl,
         Stage::Verify,
         Stage::Private,
+        Stage::Accel,
         Stage::Board,
     ];
 
@@ -124,6 +128,7 @@ impl Stage {
             Stage::Hdl => "hdl",
             Stage::Verify => "verify",
             Stage::Private => "private",
+            Stage::Accel => "accel",
             Stage::Board => "board",
         }
     }
@@ -138,6 +143,7 @@ impl Stage {
             Stage::Hdl => "Verilog",
             Stage::Verify => "Verilator verification",
             Stage::Private => "private inference",
+            Stage::Accel => "the accelerator on Verilator",
             Stage::Board => "iCE40 bitstream and host link",
         }
     }
@@ -395,6 +401,41 @@ impl FlowArgs {
                     inputs: vec![t.spec, t.weights],
                 }
             }
+            Stage::Accel => {
+                let t = at.trained()?;
+                let image = self.first_image();
+                let vectors = format!("{{dir}}/vectors/image-{image}");
+                let mut infer = own(&[
+                    "private-infer",
+                    &s(&t.spec),
+                    "--input",
+                    &image,
+                    "--seed",
+                    &seed,
+                    "--vectors",
+                    "{dir}/vectors",
+                    "--json",
+                ]);
+                if let Some(d) = &self.data {
+                    infer.extend(own(&["--data", &s(d)]));
+                }
+                let mut accel = own(&["accel", &s(&t.spec), "--vectors", &vectors]);
+                accel.extend(own(&["--fpga", &self.fpga, "--net", &self.net]));
+                accel.extend(own(&["--config", &s(&at.accelerator()), "--json"]));
+                Plan {
+                    steps: vec![
+                        Step {
+                            args: infer,
+                            stdout: Some("vectors.json"),
+                        },
+                        Step {
+                            args: accel,
+                            stdout: Some("accel.json"),
+                        },
+                    ],
+                    inputs: vec![t.spec, t.weights, at.accelerator()],
+                }
+            }
             // The host link's design does not depend on the network: the board and
             // the frac bits are in the command lines the stamp hashes.
             Stage::Board if self.board == "none" => Plan {
@@ -430,6 +471,19 @@ impl FlowArgs {
                 inputs: vec![],
             },
         })
+    }
+}
+
+impl FlowArgs {
+    /// The first of the test images (`--images N` or `A..B`), whose test vectors the
+    /// accelerator replays.
+    pub(crate) fn first_image(&self) -> String {
+        self.images
+            .split("..")
+            .next()
+            .unwrap_or_default()
+            .trim()
+            .to_string()
     }
 }
 

@@ -770,6 +770,38 @@ fn hdl_cmd(a: &BlockArgs, out: &Path) -> Result<()> {
         "and_gates": program.and_gates(),
         "instances": c.gc.engines,
     }));
+    // The top level: the most MAC lanes it is generated for, up to the configuration's.
+    let top = hdl::accel::LANE_COUNTS
+        .into_iter()
+        .rev()
+        .find(|&n| n <= c.mac_lanes);
+    match top {
+        Some(n) if l == hdl::accel::RING_BITS => {
+            let v = hdl::accel::verilog(n).with_context(|| format!("no {n}-lane top level"))?;
+            let name = format!("accelerator_x{n}");
+            let file = format!("{name}.v");
+            write(&out.join(&file), &v)?;
+            let t = perf_model::accel::units::mac_array(l);
+            println!(
+                "{:<18} {:<22} latency {:>2}, {n} of the configuration's {} MAC lanes",
+                name, file, t.latency, c.mac_lanes
+            );
+            manifest.push(serde_json::json!({
+                "block": name,
+                "file": file,
+                "ring_bits": l,
+                "lanes": n,
+                "configuration_lanes": c.mac_lanes,
+                "latency": t.latency,
+                "instances": 1,
+            }));
+        }
+        _ => println!(
+            "(no top level: it is generated for the 64-bit ring and 2 to 32 MAC lanes, \
+             not {l} bits and {} lanes)",
+            c.mac_lanes
+        ),
+    }
     let manifest = serde_json::to_string_pretty(&manifest)?;
     write(&out.join("blocks.json"), &format!("{manifest}\n"))?;
     write(&out.join("accelerator.yaml"), &c.to_yaml())?;

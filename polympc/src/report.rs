@@ -129,6 +129,8 @@ struct Inputs {
     schedule: Value,
     verify: Value,
     private: Value,
+    /// The server's schedule on the accelerator's top level (`polympc accel --json`).
+    accel: Value,
     /// The board stage's bitstream report and host self-test (absent with
     /// `--board none`).
     board: Option<(Value, Value)>,
@@ -145,6 +147,7 @@ impl Inputs {
             schedule: j(Stage::Schedule, "schedule.json")?,
             verify: j(Stage::Verify, "verify.json")?,
             private: j(Stage::Private, "private.json")?,
+            accel: j(Stage::Accel, "accel.json")?,
             board: if at.dir(Stage::Board).join("bitstream.json").exists() {
                 Some((
                     j(Stage::Board, "bitstream.json")?,
@@ -228,6 +231,26 @@ fn figures(i: &Inputs, a: &FlowArgs, runs: &[StageRun]) -> Value {
             "online_bytes_measured": measured,
             "online_bytes_predicted": predicted,
         },
+        "accelerator_run": {
+            "image": a.first_image(),
+            "lanes": i.accel["lanes"],
+            "configuration_lanes": i.accel["configuration_lanes"],
+            "tasks": i.accel["tasks"],
+            "instructions": i.accel["instructions"],
+            "on_time": i.accel["on_time"],
+            "schedule_ready_cycles": i.accel["schedule_ready"],
+            "measured_ready_cycles": i.accel["measured_ready"],
+            "truncations_checked": arr(&i.accel["outputs"])
+                .iter()
+                .filter(|o| !o["golden_vs_protocol"].is_null())
+                .count(),
+            "elements_differing": arr(&i.accel["outputs"])
+                .iter()
+                .map(|o| u(&o["golden_vs_protocol"]) + u(&o["verilator_vs_golden"]))
+                .sum::<u64>(),
+            "tasks_not_run": arr(&i.accel["skipped"]).iter().map(|x| u(&x[1])).sum::<u64>(),
+            "passed": i.accel["passed"],
+        },
         "board": i.board.as_ref().map(|(b, h)| {
             let lc = arr(&b["utilisation"]).iter().find(|x| x["kind"] == "ICESTORM_LC");
             json!({
@@ -267,6 +290,21 @@ fn blocks(i: &Inputs, k: &Value) -> Vec<Block> {
         acc["ring_bits"], acc["clock_mhz"], acc["mac_lanes"], acc["beaver_lanes"],
         gc["engines"], gc["aes_cores"], gc["aes_round_units"], gc["sbox"].as_str().unwrap_or("?"),
         acc["buffers"]["activation_kib"], acc["buffers"]["weight_kib"]
+    );
+    let ar = &k["accelerator_run"];
+    let accel_line = format!(
+        "the server's {} MAC-array tasks on the {}-lane top level{}: last result at cycle {} (schedule: {}), {} elements differ from the protocol; {}",
+        ar["tasks"],
+        ar["lanes"],
+        if ar["lanes"] == ar["configuration_lanes"] {
+            String::new()
+        } else {
+            format!(" (the configuration has {})", ar["configuration_lanes"])
+        },
+        ar["measured_ready_cycles"],
+        ar["schedule_ready_cycles"],
+        ar["elements_differing"],
+        if ar["passed"] == true { "bit-exact and cycle-exact" } else { "FAILED" }
     );
     let bd = &k["board"];
     let board_row = (!bd.is_null()).then(|| {
@@ -350,6 +388,7 @@ fn blocks(i: &Inputs, k: &Value) -> Vec<Block> {
                         p["online_bytes_predicted"]
                     ),
                 ]),
+                row(&[&"accelerator on Verilator", &accel_line]),
             ]
             .into_iter()
             .chain(board_row)
@@ -492,6 +531,41 @@ fn blocks(i: &Inputs, k: &Value) -> Vec<Block> {
                     } else {
                         format!("{} / {} / {}", pr["s2c"], pr["c2s"], pr["rounds"])
                     },
+                ])
+            })
+            .collect(),
+    ));
+    b.push(Block::Heading("The accelerator on Verilator".into()));
+    b.push(Block::Para(format!(
+        "The server's half of the schedule, every MAC-array task one instruction issued at the task's start cycle, on the accelerator's top level with {} MAC lanes, from the test vectors of a private inference (`accel/vectors/`): {} instructions, {} of {} tasks issued on time, last result at cycle {} where the schedule has it at {}. {} element-wise tasks of Beaver and GC operators have no instruction yet; the server's shares of their outputs are loaded from the vectors. `polympc accel TRAINED-SPEC --vectors accel/vectors/image-{} --config explore/accelerator.yaml` reruns this.",
+        ar["lanes"],
+        ar["instructions"],
+        ar["on_time"],
+        ar["tasks"],
+        ar["measured_ready_cycles"],
+        ar["schedule_ready_cycles"],
+        ar["tasks_not_run"],
+        ar["image"].as_str().unwrap_or("?"),
+    )));
+    b.push(table(
+        &[
+            "node",
+            "elements",
+            "golden model vs protocol",
+            "Verilator vs golden model",
+        ],
+        arr(&i.accel["outputs"])
+            .iter()
+            .map(|o| {
+                row(&[
+                    &o["label"].as_str().unwrap_or("?"),
+                    &o["elements"],
+                    &if o["golden_vs_protocol"].is_null() {
+                        "—".to_string()
+                    } else {
+                        format!("{} differ", o["golden_vs_protocol"])
+                    },
+                    &format!("{} differ", o["verilator_vs_golden"]),
                 ])
             })
             .collect(),

@@ -159,6 +159,22 @@ impl Output {
     }
 }
 
+/// The most MAC lanes, at most `most`, the top level is generated for that `net`
+/// compiles on: lanes run across a convolution's output channels, so the count must
+/// divide every convolution's. `None` when not even two lanes do.
+pub fn lanes_for(net: &Network, most: u32) -> Option<u32> {
+    accel::LANE_COUNTS
+        .into_iter()
+        .rev()
+        .filter(|&l| l <= most)
+        .find(|&l| {
+            net.nodes.iter().all(|n| match n.kind {
+                NodeKind::Conv { output, .. } => output[0] % l as usize == 0,
+                _ => true,
+            })
+        })
+}
+
 /// Compiles the server's MAC-array tasks of `schedule` for `net` with weights `w`,
 /// the offline data and the client's message taken from the server's `vectors`; only
 /// the tasks of the nodes `only` when given, their cycles from the first one's.

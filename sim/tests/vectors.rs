@@ -384,6 +384,9 @@ fn the_accelerator_runs_the_mlps_server_schedule() {
     use scheduler::schedule::{schedule, ScheduleOptions};
     use sim::accel::ServerShares;
     let r = mlp();
+    // No convolution: any lane count the top level has.
+    assert_eq!(sim::accel::lanes_for(&r.net, 64), Some(32));
+    assert_eq!(sim::accel::lanes_for(&r.net, 12), Some(8));
     server_on_the_accelerator(&r, 4, None);
     /// The run's shares, one truncation's first element off by one.
     struct Off<'a>(&'a TestVectors, usize);
@@ -425,6 +428,9 @@ fn the_accelerator_runs_lenets_convolutions() {
             .find(|&i| r.net.nodes[i].label == label)
             .unwrap()
     };
+    // Lanes run across output channels: 2 is the most that divides both 6 and 16.
+    assert_eq!(sim::accel::lanes_for(&r.net, 64), Some(2));
+    assert_eq!(sim::accel::lanes_for(&r.net, 1), None);
     let conv1 = [id("input"), id("conv1"), id("conv1.trunc")];
     server_on_the_accelerator(&r, 2, Some(&conv1));
     server_on_the_accelerator(&r, 4, Some(&[id("conv2"), id("conv2.trunc")]));
