@@ -482,6 +482,11 @@ impl Logic for SumDelay {
 /// The lane counts the top level is generated for.
 pub const LANE_COUNTS: [u32; 5] = [2, 4, 8, 16, 32];
 
+/// The lane counts the top level is generated for, at most `most`, largest first.
+pub fn lane_counts_up_to(most: u32) -> impl Iterator<Item = u32> {
+    LANE_COUNTS.into_iter().rev().filter(move |&l| l <= most)
+}
+
 /// The Verilog of the accelerator with `lanes` MAC lanes (one of [`LANE_COUNTS`]).
 pub fn verilog(lanes: u32) -> Option<String> {
     Some(match lanes {

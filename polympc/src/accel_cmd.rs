@@ -73,9 +73,10 @@ pub fn accel(a: &AccelArgs) -> Result<()> {
             format!("{}'s standard configuration", a.fpga),
         ),
     };
-    if config.ring_bits != 64 {
+    if config.ring_bits != hdl::accel::RING_BITS {
         bail!(
-            "{origin}: the accelerator's top level is generated for the 64-bit ring, not {} bits",
+            "{origin}: the accelerator's top level is generated for the {}-bit ring, not {} bits",
+            hdl::accel::RING_BITS,
             config.ring_bits
         );
     }

@@ -246,6 +246,17 @@ fn s(p: &Path) -> String {
 }
 
 impl FlowArgs {
+    /// The first of the test images (`--images N` or `A..B`), whose test vectors the
+    /// accelerator replays.
+    pub(crate) fn first_image(&self) -> String {
+        self.images
+            .split("..")
+            .next()
+            .unwrap_or_default()
+            .trim()
+            .to_string()
+    }
+
     fn plan(&self, stage: Stage, at: &Layout) -> Result<Plan> {
         let own = |v: &[&str]| v.iter().map(|a| a.to_string()).collect::<Vec<_>>();
         let target = |spec: &Path| own(&[&s(spec), "--fpga", &self.fpga, "--net", &self.net]);
@@ -471,19 +482,6 @@ impl FlowArgs {
                 inputs: vec![],
             },
         })
-    }
-}
-
-impl FlowArgs {
-    /// The first of the test images (`--images N` or `A..B`), whose test vectors the
-    /// accelerator replays.
-    pub(crate) fn first_image(&self) -> String {
-        self.images
-            .split("..")
-            .next()
-            .unwrap_or_default()
-            .trim()
-            .to_string()
     }
 }
 

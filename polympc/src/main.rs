@@ -771,11 +771,7 @@ fn hdl_cmd(a: &BlockArgs, out: &Path) -> Result<()> {
         "instances": c.gc.engines,
     }));
     // The top level: the most MAC lanes it is generated for, up to the configuration's.
-    let top = hdl::accel::LANE_COUNTS
-        .into_iter()
-        .rev()
-        .find(|&n| n <= c.mac_lanes);
-    match top {
+    match hdl::accel::lane_counts_up_to(c.mac_lanes).next() {
         Some(n) if l == hdl::accel::RING_BITS => {
             let v = hdl::accel::verilog(n).with_context(|| format!("no {n}-lane top level"))?;
             let name = format!("accelerator_x{n}");

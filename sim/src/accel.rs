@@ -163,16 +163,12 @@ impl Output {
 /// compiles on: lanes run across a convolution's output channels, so the count must
 /// divide every convolution's. `None` when not even two lanes do.
 pub fn lanes_for(net: &Network, most: u32) -> Option<u32> {
-    accel::LANE_COUNTS
-        .into_iter()
-        .rev()
-        .filter(|&l| l <= most)
-        .find(|&l| {
-            net.nodes.iter().all(|n| match n.kind {
-                NodeKind::Conv { output, .. } => output[0] % l as usize == 0,
-                _ => true,
-            })
+    accel::lane_counts_up_to(most).find(|&l| {
+        net.nodes.iter().all(|n| match n.kind {
+            NodeKind::Conv { output, .. } => output[0] % l as usize == 0,
+            _ => true,
         })
+    })
 }
 
 /// Compiles the server's MAC-array tasks of `schedule` for `net` with weights `w`,
