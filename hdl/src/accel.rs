@@ -14,7 +14,13 @@
 //! - weights: lane `j`'s bank holds the rows `r` with `r % LANES == j` of every layer,
 //!   each row its `depth` words in order, so a group of `LANES` rows is read side by
 //!   side;
-//! - program: 128-bit instructions ([`Instr`]).
+//! - program: 128-bit instructions ([`Instr`]) of the MAC array;
+//! - the Beaver lanes' memories (`LANES` banks each, element `e` in bank `e % LANES`):
+//!   a mirror of the activations (written with them, read by the lanes), the
+//!   server's shares of the square pairs (`a`, `c`), the opened `d = x - a`, the
+//!   lanes' results `z`, and the polynomial coefficients `w2`, `w1`, `b`;
+//! - the Beaver program: the `POLY` instructions, issued by their own controller on
+//!   the same cycle count, so a polynomial's tiles run beside the array's tasks.
 //!
 //! Instructions:
 //! - `DOT`: `count` dot products of the vector at activation row `a` (its `depth`
@@ -25,6 +31,15 @@
 //!   cycles.
 //! - `ADD`: `count` elements of activation row `a` plus aux row `b`, into activation
 //!   row `o`: one row of `LANES` elements a cycle.
+//! - `ADD` with `depth` 1: the operand is the Beaver results' row `a` instead (a
+//!   polynomial's `z` plus the client's re-share in aux).
+//! - `WALK` (Beaver program): how the next `POLY` walks the coefficients
+//!   ([`CoefWalk`]), from which of its row groups; it loads at once.
+//! - `POLY` (Beaver program): `count` elements through the Beaver lanes, one row of
+//!   `LANES` a cycle: x from activation row `a`, the pair's shares and `d` from
+//!   Beaver row `b`, the coefficients as the last `WALK` says; `z` into Beaver row
+//!   `b` ([`poly_share`](crate::beaver::poly_share) as party 0), written
+//!   [`units::beaver_array`] latency cycles after the operands' issue.
 //! - `END`: no more instructions.
 //!
 //! Every result is written [`units::mac_array`] latency cycles after its operands'
@@ -32,6 +47,7 @@
 //! results of successive instructions never meet at the write ports, and a task's
 //! results are in memory when the schedule says they are ready.
 
+use crate::beaver::{poly_share, BeaverLane64, PolyInput};
 use crate::mac::{truncate_share, MacLane64};
 use crate::ring::{mask, mul};
 use perf_model::accel::units;
@@ -47,6 +63,12 @@ pub const WEIGHT_BITS: usize = 16;
 pub const PROG_BITS: usize = 10;
 /// Cycles from an operation's issue to its results' write: [`units::mac_array`].
 pub const DELAY: usize = 8;
+/// Address bits of a Beaver memory (rows).
+pub const BEAVER_BITS: usize = 14;
+/// Address bits of a coefficient memory (words).
+pub const COEF_BITS: usize = 10;
+/// Cycles from a `POLY` row's issue to its results' write: [`units::beaver_array`].
+pub const BEAVER_DELAY: usize = 15;
 
 /// An instruction's operation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -64,6 +86,58 @@ pub enum Op {
     /// Dot products of a convolution's windows with the weights, plus masks,
     /// truncated.
     Conv = 5,
+    /// Polynomials of shares through the Beaver lanes (the Beaver program).
+    Poly = 6,
+    /// The coefficients' walk for the `POLY` that follows (the Beaver program).
+    Walk = 7,
+}
+
+/// How a `POLY` walks its coefficients: row group `g` (elements `g * LANES ..`) takes
+/// coefficient word `base + (g / rep) % period` of each lane's bank. Channels last
+/// (`C` a multiple of the lanes): `rep` 1, `period` `C / LANES`; channels first with
+/// `H W` a multiple of the lanes: `rep` `H W / LANES`, `period` `C`, each bank holding
+/// every channel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CoefWalk {
+    /// The first word.
+    pub base: u16,
+    /// Row groups per word (at least 1).
+    pub rep: u16,
+    /// Words before the walk returns to `base` (at least 1).
+    pub period: u16,
+}
+
+impl CoefWalk {
+    /// The word of row group `g`.
+    pub fn word(&self, g: u64) -> u64 {
+        u64::from(self.base) + (g / u64::from(self.rep.max(1))) % u64::from(self.period.max(1))
+    }
+
+    /// The `WALK` word for a `POLY` whose first row is row group `first`: the base
+    /// `[9:0]`, rep - 1 `[21:10]`, period - 1 `[31:22]`, and where the walk starts:
+    /// words from the base `[47:38]`, groups into the word `[75:64]` (fields that
+    /// fill what a `POLY` word leaves, so the decoder reads every bit).
+    pub fn setup(&self, first: u64) -> u128 {
+        let (rep, period) = (u64::from(self.rep.max(1)), u64::from(self.period.max(1)));
+        ((Op::Walk as u128) << 92)
+            | (u128::from(first % rep) << 64)
+            | (u128::from((first / rep) % period) << 38)
+            | (u128::from(period - 1) << 22)
+            | (u128::from(rep - 1) << 10)
+            | u128::from(self.base)
+    }
+
+    /// The walk and its first group from a `WALK` word.
+    pub fn from_setup(raw: u128) -> (CoefWalk, u64) {
+        let c = COEF_BITS as u32;
+        let (rep, period) = (field(raw, 10, 12) + 1, field(raw, 22, c) + 1);
+        let walk = CoefWalk {
+            base: field(raw, 0, c) as u16,
+            rep: rep as u16,
+            period: period as u16,
+        };
+        (walk, field(raw, 38, c) * rep + field(raw, 64, 12))
+    }
 }
 
 /// A convolution's geometry: what `GEOM` loads.
@@ -151,11 +225,13 @@ pub struct Instr {
     pub op: Op,
     /// Dot products, or elements.
     pub count: u16,
-    /// Pairs per dot product (without the mask).
+    /// Pairs per dot product (without the mask); for `ADD`, 1 to add to the Beaver
+    /// results.
     pub depth: u16,
-    /// First activation row of the operand.
+    /// First activation row of the operand (for `ADD` from the Beaver results, their
+    /// row).
     pub a: u16,
-    /// First aux row (masks, or the addend).
+    /// First aux row (masks, or the addend); for `POLY`, the first Beaver row.
     pub b: u16,
     /// First activation row of the results.
     pub o: u16,
@@ -181,12 +257,30 @@ impl Instr {
         }
     }
 
-    /// A `GEOM` or `TILE` word as an instruction.
+    /// A `POLY` at `start` of `count` elements, x from activation row `x_row`, Beaver
+    /// rows from `row`.
+    pub fn poly(start: u32, count: u16, x_row: u16, row: u16) -> Instr {
+        Instr {
+            start,
+            op: Op::Poly,
+            count,
+            a: x_row,
+            b: row,
+            ..Instr::end(0)
+        }
+    }
+
+    /// Whether the Beaver lanes' controller runs it (else the MAC array's).
+    pub fn beaver(&self) -> bool {
+        matches!(self.op, Op::Poly | Op::Walk)
+    }
+
+    /// A `GEOM`, `TILE` or `WALK` word as an instruction.
     pub fn setup(raw: u128) -> Instr {
-        let op = if (raw >> 92) & 0xf == Op::Geom as u128 {
-            Op::Geom
-        } else {
-            Op::Tile
+        let op = match (raw >> 92) & 0xf {
+            x if x == Op::Geom as u128 => Op::Geom,
+            x if x == Op::Walk as u128 => Op::Walk,
+            _ => Op::Tile,
         };
         Instr {
             raw,
@@ -198,7 +292,7 @@ impl Instr {
     /// The 128-bit word: start `[127:96]`, op `[95:92]`, count `[91:76]`, depth
     /// `[75:64]`, a `[63:48]`, b `[47:32]`, o `[31:16]`, w `[15:0]`.
     pub fn encode(&self) -> u128 {
-        if matches!(self.op, Op::Geom | Op::Tile) {
+        if matches!(self.op, Op::Geom | Op::Tile | Op::Walk) {
             return self.raw;
         }
         (u128::from(self.start) << 96)
@@ -214,11 +308,11 @@ impl Instr {
     /// Cycles the array is held issuing it on `lanes` lanes.
     pub fn busy(&self, lanes: u64) -> u64 {
         match self.op {
-            Op::End | Op::Geom | Op::Tile => 0,
+            Op::End | Op::Geom | Op::Tile | Op::Walk => 0,
             Op::Dot | Op::Conv => {
                 units::mac_array_dots(self.count.into(), self.depth.into(), lanes)
             }
-            Op::Add => u64::from(self.count).div_ceil(lanes),
+            Op::Add | Op::Poly => u64::from(self.count).div_ceil(lanes),
         }
     }
 }
@@ -283,6 +377,13 @@ pub struct Memories {
     pub aux: Vec<Vec<u64>>,
     /// Weight banks.
     pub weights: Vec<Vec<u64>>,
+    /// Beaver banks: the server's shares of each pair's `a` and `a^2`, and the opened
+    /// `d`.
+    pub pairs: [Vec<Vec<u64>>; 3],
+    /// Beaver banks: the lanes' results.
+    pub z: Vec<Vec<u64>>,
+    /// Coefficient banks: `w2`, `w1`, `b`.
+    pub coef: [Vec<Vec<u64>>; 3],
 }
 
 impl Memories {
@@ -293,6 +394,9 @@ impl Memories {
             act: vec![vec![0; 1 << ROW_BITS]; lanes],
             aux: vec![vec![0; 1 << ROW_BITS]; lanes],
             weights: vec![vec![0; 1 << WEIGHT_BITS]; lanes],
+            pairs: std::array::from_fn(|_| vec![vec![0; 1 << BEAVER_BITS]; lanes]),
+            z: vec![vec![0; 1 << BEAVER_BITS]; lanes],
+            coef: std::array::from_fn(|_| vec![vec![0; 1 << COEF_BITS]; lanes]),
         }
     }
 
@@ -345,16 +449,19 @@ fn check_field(index: usize, what: &'static str, value: u64, bits: u32) -> Resul
 /// the memories, starts in order with the array free. Returns each instruction's
 /// (issue, end of issue, results written) cycles.
 pub fn check(program: &[Instr], lanes: usize) -> Result<Vec<(u64, u64, u64)>, AccelError> {
-    if program.len() + 1 > 1 << PROG_BITS {
+    let beaver = program.iter().filter(|i| i.beaver()).count();
+    let longest = beaver.max(program.len() - beaver) + 1;
+    if longest > 1 << PROG_BITS {
         return Err(AccelError::TooLong {
-            len: program.len() + 1,
+            len: longest,
             size: 1 << PROG_BITS,
         });
     }
     let lanes64 = lanes as u64;
     let rows = 1u64 << ROW_BITS;
     let words = 1u64 << WEIGHT_BITS;
-    let mut free = 0u64;
+    // When the array, and the Beaver lanes, are free.
+    let (mut free, mut bfree) = (0u64, 0u64);
     let mut out = Vec::with_capacity(program.len());
     for (index, i) in program.iter().enumerate() {
         check_field(index, "depth", i.depth.into(), 12)?;
@@ -366,10 +473,26 @@ pub fn check(program: &[Instr], lanes: usize) -> Result<Vec<(u64, u64, u64)>, Ac
             (rows, "aux memory"),
             (words, "weight memory"),
         );
+        let bvr = (1u64 << BEAVER_BITS, "Beaver memory");
         let spans = match i.op {
             Op::End => vec![],
             Op::Geom | Op::Tile => {
                 out.push((free, free, free));
+                continue;
+            }
+            Op::Walk => {
+                let (walk, _) = CoefWalk::from_setup(i.raw);
+                let end = u64::from(walk.base) + u64::from(walk.period) - 1;
+                if end >= 1 << COEF_BITS {
+                    return Err(AccelError::Range {
+                        index,
+                        what: "w",
+                        at: end,
+                        size: 1 << COEF_BITS,
+                        memory: "coefficient memory",
+                    });
+                }
+                out.push((bfree, bfree, bfree));
                 continue;
             }
             Op::Conv => vec![("b", last(i.b, groups), aux), ("o", last(i.o, groups), act)],
@@ -380,10 +503,11 @@ pub fn check(program: &[Instr], lanes: usize) -> Result<Vec<(u64, u64, u64)>, Ac
                 ("w", last(i.w, groups * u64::from(i.depth)), wgt),
             ],
             Op::Add => vec![
-                ("a", last(i.a, groups), act),
+                ("a", last(i.a, groups), if i.depth == 1 { bvr } else { act }),
                 ("b", last(i.b, groups), aux),
                 ("o", last(i.o, groups), act),
             ],
+            Op::Poly => vec![("a", last(i.a, groups), act), ("b", last(i.b, groups), bvr)],
         };
         for (what, at, (size, memory)) in spans {
             if at >= size {
@@ -397,12 +521,20 @@ pub fn check(program: &[Instr], lanes: usize) -> Result<Vec<(u64, u64, u64)>, Ac
             }
         }
         let start = u64::from(i.start);
-        if start < free {
-            return Err(AccelError::Overlap { index, start, free });
+        let (unit_free, delay) = if i.beaver() {
+            (&mut bfree, BEAVER_DELAY)
+        } else {
+            (&mut free, DELAY)
+        };
+        if start < *unit_free {
+            return Err(AccelError::Overlap {
+                index,
+                start,
+                free: *unit_free,
+            });
         }
-        let busy = i.busy(lanes64);
-        free = start + busy;
-        out.push((start, free, free + DELAY as u64 - 1));
+        *unit_free = start + i.busy(lanes64);
+        out.push((start, *unit_free, *unit_free + delay as u64 - 1));
     }
     Ok(out)
 }
@@ -411,13 +543,14 @@ pub fn check(program: &[Instr], lanes: usize) -> Result<Vec<(u64, u64, u64)>, Ac
 pub fn run(program: &[Instr], mem: &mut Memories) -> Result<(), AccelError> {
     check(program, mem.lanes)?;
     let l = RING_BITS;
-    let (mut geom, mut tile) = (0u128, 0u128);
+    let (mut geom, mut tile, mut walk) = (0u128, 0u128, 0u128);
     for i in program {
         let (a, b, o) = (u64::from(i.a), u64::from(i.b), u64::from(i.o));
         match i.op {
             Op::End => break,
             Op::Geom => geom = i.raw,
             Op::Tile => tile = i.raw,
+            Op::Walk => walk = i.raw,
             Op::Conv => conv(i, geom, tile, mem),
             Op::Dot => {
                 let depth = u64::from(i.depth);
@@ -439,10 +572,33 @@ pub fn run(program: &[Instr], mem: &mut Memories) -> Result<(), AccelError> {
             }
             Op::Add => {
                 for e in 0..u64::from(i.count) {
-                    let y =
-                        Memories::get(&mem.act, a, e).wrapping_add(Memories::get(&mem.aux, b, e));
+                    let x = if i.depth == 1 {
+                        Memories::get(&mem.z, a, e)
+                    } else {
+                        Memories::get(&mem.act, a, e)
+                    };
+                    let y = x.wrapping_add(Memories::get(&mem.aux, b, e));
                     let lanes = mem.lanes as u64;
                     mem.act[(e % lanes) as usize][(o + e / lanes) as usize] = y & mask(l);
+                }
+            }
+            Op::Poly => {
+                let lanes = mem.lanes as u64;
+                let (walk, first) = CoefWalk::from_setup(walk);
+                for e in 0..u64::from(i.count) {
+                    let (g, j) = (e / lanes, (e % lanes) as usize);
+                    let q = walk.word(first + g) as usize;
+                    let r = (b + g) as usize;
+                    let input = PolyInput {
+                        x: mem.act[j][(a + g) as usize],
+                        a: mem.pairs[0][j][r],
+                        c: mem.pairs[1][j][r],
+                        d: mem.pairs[2][j][r],
+                        w2: mem.coef[0][j][q],
+                        w1: mem.coef[1][j][q],
+                        b: mem.coef[2][j][q],
+                    };
+                    mem.z[j][r] = poly_share(&input, crate::mac::DEFAULT_FRAC_BITS, 0, l);
                 }
             }
         }
@@ -488,15 +644,26 @@ pub fn lane_counts_up_to(most: u32) -> impl Iterator<Item = u32> {
 }
 
 /// The Verilog of the accelerator with `lanes` MAC lanes (one of [`LANE_COUNTS`]).
+///
+/// The block is built and generated on a thread of its own with a large stack: its
+/// memories and lanes are big values before they are boxed into the netlist.
 pub fn verilog(lanes: u32) -> Option<String> {
-    Some(match lanes {
-        2 => crate::verilog(Accelerator::<2>::default()),
-        4 => crate::verilog(Accelerator::<4>::default()),
-        8 => crate::verilog(Accelerator::<8>::default()),
-        16 => crate::verilog(Accelerator::<16>::default()),
-        32 => crate::verilog(Accelerator::<32>::default()),
-        _ => return None,
-    })
+    let generate = move || {
+        Some(match lanes {
+            2 => crate::verilog(Accelerator::<2>::default()),
+            4 => crate::verilog(Accelerator::<4>::default()),
+            8 => crate::verilog(Accelerator::<8>::default()),
+            16 => crate::verilog(Accelerator::<16>::default()),
+            32 => crate::verilog(Accelerator::<32>::default()),
+            _ => return None,
+        })
+    };
+    std::thread::Builder::new()
+        .stack_size(1 << 30)
+        .spawn(generate)
+        .ok()?
+        .join()
+        .ok()?
 }
 
 /// Bits `[at + width - 1 : at]` of `w`.
@@ -608,6 +775,20 @@ pub struct Accelerator<const LANES: usize> {
     pub ld_wgt: Signal<In, Bit>,
     /// Host write: the program.
     pub ld_prog: Signal<In, Bit>,
+    /// Host write: the Beaver program.
+    pub ld_bprog: Signal<In, Bit>,
+    /// Host write: a Beaver bank of the pairs' `a` shares.
+    pub ld_pa: Signal<In, Bit>,
+    /// Host write: a Beaver bank of the pairs' `a^2` shares.
+    pub ld_pc: Signal<In, Bit>,
+    /// Host write: a Beaver bank of the opened `d`.
+    pub ld_pd: Signal<In, Bit>,
+    /// Host write: a coefficient bank of `w2`.
+    pub ld_cw2: Signal<In, Bit>,
+    /// Host write: a coefficient bank of `w1`.
+    pub ld_cw1: Signal<In, Bit>,
+    /// Host write: a coefficient bank of `b`.
+    pub ld_cb: Signal<In, Bit>,
     /// Host write: the bank (one-hot).
     pub ld_lane: Signal<In, Bits<LANES>>,
     /// Host write: the address.
@@ -627,6 +808,10 @@ pub struct Accelerator<const LANES: usize> {
     pub issue: Signal<Out, Bit>,
     /// Results are written this cycle.
     pub writing: Signal<Out, Bit>,
+    /// A `POLY` is decoded this cycle; its first row issues the next.
+    pub bissue: Signal<Out, Bit>,
+    /// The Beaver lanes' results are written this cycle.
+    pub bwriting: Signal<Out, Bit>,
     /// The program has reached its end and the array is idle.
     pub halted: Signal<Out, Bit>,
     /// Sticky: an instruction issued after its start cycle.
@@ -638,6 +823,38 @@ pub struct Accelerator<const LANES: usize> {
     aux: [RAM<Bits<64>, ROW_BITS>; LANES],
     wgt: [RAM<Bits<64>, WEIGHT_BITS>; LANES],
     prog: RAM<Bits<128>, PROG_BITS>,
+    // The Beaver lanes, their memories, program and issue state.
+    beavers: [BeaverLane64; LANES],
+    xm: [RAM<Bits<64>, ROW_BITS>; LANES],
+    pa: [RAM<Bits<64>, BEAVER_BITS>; LANES],
+    pcm: [RAM<Bits<64>, BEAVER_BITS>; LANES],
+    pd: [RAM<Bits<64>, BEAVER_BITS>; LANES],
+    zm: [RAM<Bits<64>, BEAVER_BITS>; LANES],
+    cw2: [RAM<Bits<64>, COEF_BITS>; LANES],
+    cw1: [RAM<Bits<64>, COEF_BITS>; LANES],
+    cb: [RAM<Bits<64>, COEF_BITS>; LANES],
+    bprog: RAM<Bits<128>, PROG_BITS>,
+    bpc: DFF<Bits<PROG_BITS>>,
+    b_busy: DFF<Bit>,
+    b_left: DFF<Bits<16>>,
+    b_xrow: DFF<Bits<ROW_BITS>>,
+    b_row: DFF<Bits<BEAVER_BITS>>,
+    b_cbase: DFF<Bits<COEF_BITS>>,
+    b_repm1: DFF<Bits<12>>,
+    b_repk: DFF<Bits<12>>,
+    b_perm1: DFF<Bits<COEF_BITS>>,
+    b_perk: DFF<Bits<COEF_BITS>>,
+    pw_base: DFF<Bits<COEF_BITS>>,
+    pw_repm1: DFF<Bits<12>>,
+    pw_perm1: DFF<Bits<COEF_BITS>>,
+    pw_repk0: DFF<Bits<12>>,
+    pw_perk0: DFF<Bits<COEF_BITS>>,
+    bf_valid: DFF<Bit>,
+    bw_we: [DFF<Bit>; BEAVER_DELAY],
+    bw_row: [DFF<Bits<BEAVER_BITS>>; BEAVER_DELAY],
+    bw_mask: [DFF<Bits<LANES>>; BEAVER_DELAY],
+    u_fromz: DFF<Bit>,
+    f_fromz: DFF<Bit>,
     // Controller.
     running: DFF<Bit>,
     count: DFF<Bits<32>>,
@@ -724,6 +941,14 @@ pub struct Accelerator<const LANES: usize> {
     last_group: Signal<Local, Bit>,
     lane_mask: Signal<Local, Bits<LANES>>,
     x: Signal<Local, Bits<64>>,
+    binst: Signal<Local, Bits<128>>,
+    b_start: Signal<Local, Bits<32>>,
+    b_op: Signal<Local, Bits<4>>,
+    b_go: Signal<Local, Bit>,
+    b_setup: Signal<Local, Bit>,
+    b_free: Signal<Local, Bit>,
+    b_last: Signal<Local, Bit>,
+    b_lmask: Signal<Local, Bits<LANES>>,
     // Constants.
     op_end: Constant<Bits<4>>,
     op_dot: Constant<Bits<4>>,
@@ -750,6 +975,13 @@ pub struct Accelerator<const LANES: usize> {
     op_geom: Constant<Bits<4>>,
     op_tile: Constant<Bits<4>>,
     op_conv: Constant<Bits<4>>,
+    op_poly: Constant<Bits<4>>,
+    op_walk: Constant<Bits<4>>,
+    rb1: Constant<Bits<BEAVER_BITS>>,
+    c0: Constant<Bits<COEF_BITS>>,
+    c1: Constant<Bits<COEF_BITS>>,
+    k12_0: Constant<Bits<12>>,
+    k12_1: Constant<Bits<12>>,
 }
 
 impl<const LANES: usize> Default for Accelerator<LANES> {
@@ -765,6 +997,13 @@ impl<const LANES: usize> Default for Accelerator<LANES> {
             ld_aux: Default::default(),
             ld_wgt: Default::default(),
             ld_prog: Default::default(),
+            ld_bprog: Default::default(),
+            ld_pa: Default::default(),
+            ld_pc: Default::default(),
+            ld_pd: Default::default(),
+            ld_cw2: Default::default(),
+            ld_cw1: Default::default(),
+            ld_cb: Default::default(),
             ld_lane: Default::default(),
             ld_addr: Default::default(),
             ld_data: Default::default(),
@@ -774,6 +1013,8 @@ impl<const LANES: usize> Default for Accelerator<LANES> {
             now: Default::default(),
             issue: Default::default(),
             writing: Default::default(),
+            bissue: Default::default(),
+            bwriting: Default::default(),
             halted: Default::default(),
             late: Default::default(),
             fault: Default::default(),
@@ -782,6 +1023,37 @@ impl<const LANES: usize> Default for Accelerator<LANES> {
             aux: std::array::from_fn(|_| Default::default()),
             wgt: std::array::from_fn(|_| Default::default()),
             prog: Default::default(),
+            beavers: std::array::from_fn(|_| BeaverLane64::new(crate::mac::DEFAULT_FRAC_BITS)),
+            xm: std::array::from_fn(|_| Default::default()),
+            pa: std::array::from_fn(|_| Default::default()),
+            pcm: std::array::from_fn(|_| Default::default()),
+            pd: std::array::from_fn(|_| Default::default()),
+            zm: std::array::from_fn(|_| Default::default()),
+            cw2: std::array::from_fn(|_| Default::default()),
+            cw1: std::array::from_fn(|_| Default::default()),
+            cb: std::array::from_fn(|_| Default::default()),
+            bprog: Default::default(),
+            bpc: Default::default(),
+            b_busy: Default::default(),
+            b_left: Default::default(),
+            b_xrow: Default::default(),
+            b_row: Default::default(),
+            b_cbase: Default::default(),
+            b_repm1: Default::default(),
+            b_repk: Default::default(),
+            b_perm1: Default::default(),
+            b_perk: Default::default(),
+            pw_base: Default::default(),
+            pw_repm1: Default::default(),
+            pw_perm1: Default::default(),
+            pw_repk0: Default::default(),
+            pw_perk0: Default::default(),
+            bf_valid: Default::default(),
+            bw_we: Default::default(),
+            bw_row: Default::default(),
+            bw_mask: Default::default(),
+            u_fromz: Default::default(),
+            f_fromz: Default::default(),
             running: Default::default(),
             count: Default::default(),
             pc: Default::default(),
@@ -861,6 +1133,14 @@ impl<const LANES: usize> Default for Accelerator<LANES> {
             last_group: Default::default(),
             lane_mask: Default::default(),
             x: Default::default(),
+            binst: Default::default(),
+            b_start: Default::default(),
+            b_op: Default::default(),
+            b_go: Default::default(),
+            b_setup: Default::default(),
+            b_free: Default::default(),
+            b_last: Default::default(),
+            b_lmask: Default::default(),
             op_end: Constant::new((Op::End as u64).into()),
             op_dot: Constant::new((Op::Dot as u64).into()),
             lanes_c: Constant::new((LANES as u64).into()),
@@ -886,6 +1166,13 @@ impl<const LANES: usize> Default for Accelerator<LANES> {
             op_geom: Constant::new((Op::Geom as u64).into()),
             op_tile: Constant::new((Op::Tile as u64).into()),
             op_conv: Constant::new((Op::Conv as u64).into()),
+            op_poly: Constant::new((Op::Poly as u64).into()),
+            op_walk: Constant::new((Op::Walk as u64).into()),
+            rb1: Constant::new(1u64.into()),
+            c0: Constant::new(0u64.into()),
+            c1: Constant::new(1u64.into()),
+            k12_0: Constant::new(0u64.into()),
+            k12_1: Constant::new(1u64.into()),
         }
     }
 }
@@ -903,6 +1190,23 @@ impl<const LANES: usize> Logic for Accelerator<LANES> {
             p_dky, p_dic, p_sw, p_s16, p_pbase0, p_prow0, p_wbase, c_dky, c_dic, c_sw, c_s16,
             c_wbase, c_e, c_pbase, c_prow
         );
+        dff_setup!(
+            self, clock, bpc, b_busy, b_left, b_xrow, b_row, b_cbase, b_repm1, b_repk, b_perm1,
+            b_perk, pw_base, pw_repm1, pw_perm1, pw_repk0, pw_perk0, bf_valid, u_fromz, f_fromz
+        );
+        for s in 0..BEAVER_DELAY {
+            self.bw_we[s].clock.next = self.clock.val();
+            self.bw_row[s].clock.next = self.clock.val();
+            self.bw_mask[s].clock.next = self.clock.val();
+            self.bw_we[s].d.next = false;
+            self.bw_row[s].d.next = self.bw_row[s].q.val();
+            self.bw_mask[s].d.next = self.bw_mask[s].q.val();
+        }
+        for s in 1..BEAVER_DELAY {
+            self.bw_we[s].d.next = self.bw_we[s - 1].q.val();
+            self.bw_row[s].d.next = self.bw_row[s - 1].q.val();
+            self.bw_mask[s].d.next = self.bw_mask[s - 1].q.val();
+        }
         for s in 0..DELAY {
             self.d_we[s].clock.next = self.clock.val();
             self.d_add[s].clock.next = self.clock.val();
@@ -981,6 +1285,157 @@ impl<const LANES: usize> Logic for Accelerator<LANES> {
             self.late_q.d.next = false;
             self.fault_q.d.next = false;
         }
+        // The Beaver program: its own controller on the same cycle count.
+        self.bprog.read_clock.next = self.clock.val();
+        self.bprog.write_clock.next = self.clock.val();
+        self.binst.next = self.bprog.read_data.val();
+        self.b_start.next = self.binst.val().get_bits::<32>(96);
+        self.b_op.next = self.binst.val().get_bits::<4>(92);
+        self.b_last.next = self.b_left.q.val() <= self.lanes_c.val();
+        self.b_free.next = !self.b_busy.q.val() | self.b_last.val();
+        self.b_go.next = self.running.q.val()
+            & self.b_free.val()
+            & (self.b_op.val() == self.op_poly.val())
+            & (self.next.val() >= self.b_start.val());
+        // `WALK` loads at once, whatever the lanes do.
+        self.b_setup.next = self.running.q.val() & (self.b_op.val() == self.op_walk.val());
+        self.bprog.read_address.next = self.bpc.q.val();
+        if self.b_setup.val() {
+            self.bpc.d.next = self.bpc.q.val() + self.p1.val();
+            self.bprog.read_address.next = self.bpc.q.val() + self.p1.val();
+            self.pw_base.d.next = self.binst.val().get_bits::<COEF_BITS>(0);
+            self.pw_repm1.d.next = self.binst.val().get_bits::<12>(10);
+            self.pw_perm1.d.next = self.binst.val().get_bits::<COEF_BITS>(22);
+            self.pw_perk0.d.next = self.binst.val().get_bits::<COEF_BITS>(38);
+            self.pw_repk0.d.next = self.binst.val().get_bits::<12>(64);
+        }
+        if self.b_go.val() {
+            self.bpc.d.next = self.bpc.q.val() + self.p1.val();
+            self.bprog.read_address.next = self.bpc.q.val() + self.p1.val();
+            if self.next.val() != self.b_start.val() {
+                self.late_q.d.next = true;
+            }
+        }
+        if self.start.val() {
+            self.bpc.d.next = self.p0.val();
+            self.bprog.read_address.next = self.p0.val();
+        }
+        // The Beaver lanes: issue the next row, its coefficients from the walk.
+        self.b_lmask.next = self.ones.val();
+        if self.b_left.q.val() < self.lanes_c.val() {
+            self.b_lmask.next =
+                (self.one_l.val() << self.b_left.q.val().get_bits::<8>(0)) - self.one_l.val();
+        }
+        self.bf_valid.d.next = false;
+        for j in 0..LANES {
+            self.xm[j].read_clock.next = self.clock.val();
+            self.xm[j].write_clock.next = self.clock.val();
+            self.pa[j].read_clock.next = self.clock.val();
+            self.pa[j].write_clock.next = self.clock.val();
+            self.pcm[j].read_clock.next = self.clock.val();
+            self.pcm[j].write_clock.next = self.clock.val();
+            self.pd[j].read_clock.next = self.clock.val();
+            self.pd[j].write_clock.next = self.clock.val();
+            self.zm[j].read_clock.next = self.clock.val();
+            self.zm[j].write_clock.next = self.clock.val();
+            self.cw2[j].read_clock.next = self.clock.val();
+            self.cw2[j].write_clock.next = self.clock.val();
+            self.cw1[j].read_clock.next = self.clock.val();
+            self.cw1[j].write_clock.next = self.clock.val();
+            self.cb[j].read_clock.next = self.clock.val();
+            self.cb[j].write_clock.next = self.clock.val();
+            self.xm[j].read_address.next = self.b_xrow.q.val();
+            self.pa[j].read_address.next = self.b_row.q.val();
+            self.pcm[j].read_address.next = self.b_row.q.val();
+            self.pd[j].read_address.next = self.b_row.q.val();
+            self.cw2[j].read_address.next = self.b_cbase.q.val() + self.b_perk.q.val();
+            self.cw1[j].read_address.next = self.b_cbase.q.val() + self.b_perk.q.val();
+            self.cb[j].read_address.next = self.b_cbase.q.val() + self.b_perk.q.val();
+            self.zm[j].read_address.next = self.u_arow.q.val().get_bits::<BEAVER_BITS>(0);
+        }
+        if self.b_busy.q.val() {
+            self.bf_valid.d.next = true;
+            self.bw_we[0].d.next = true;
+            self.bw_row[0].d.next = self.b_row.q.val();
+            self.bw_mask[0].d.next = self.b_lmask.val();
+            self.b_xrow.d.next = self.b_xrow.q.val() + self.r1.val();
+            self.b_row.d.next = self.b_row.q.val() + self.rb1.val();
+            self.b_left.d.next = self.b_left.q.val() - self.lanes_c.val();
+            if self.b_repk.q.val() == self.b_repm1.q.val() {
+                self.b_repk.d.next = self.k12_0.val();
+                if self.b_perk.q.val() == self.b_perm1.q.val() {
+                    self.b_perk.d.next = self.c0.val();
+                } else {
+                    self.b_perk.d.next = self.b_perk.q.val() + self.c1.val();
+                }
+            } else {
+                self.b_repk.d.next = self.b_repk.q.val() + self.k12_1.val();
+            }
+            if self.b_last.val() {
+                self.b_busy.d.next = false;
+            }
+        }
+        if self.b_go.val() {
+            self.b_busy.d.next = self.binst.val().get_bits::<16>(76) != self.zero16.val();
+            self.b_left.d.next = self.binst.val().get_bits::<16>(76);
+            self.b_xrow.d.next = self.binst.val().get_bits::<ROW_BITS>(48);
+            self.b_row.d.next = self.binst.val().get_bits::<BEAVER_BITS>(32);
+            self.b_cbase.d.next = self.pw_base.q.val();
+            self.b_repm1.d.next = self.pw_repm1.q.val();
+            self.b_perm1.d.next = self.pw_perm1.q.val();
+            self.b_repk.d.next = self.pw_repk0.q.val();
+            self.b_perk.d.next = self.pw_perk0.q.val();
+        }
+        for j in 0..LANES {
+            self.beavers[j].clock.next = self.clock.val();
+            self.beavers[j].party.next = false;
+            self.beavers[j].ready_out.next = true;
+            self.beavers[j].valid_in.next = self.bf_valid.q.val();
+            if self.bf_valid.q.val() & !self.beavers[j].ready_in.val() {
+                self.fault_q.d.next = true;
+            }
+            self.beavers[j].x.next = self.xm[j].read_data.val();
+            self.beavers[j].a.next = self.pa[j].read_data.val();
+            self.beavers[j].c.next = self.pcm[j].read_data.val();
+            self.beavers[j].d.next = self.pd[j].read_data.val();
+            self.beavers[j].w2.next = self.cw2[j].read_data.val();
+            self.beavers[j].w1.next = self.cw1[j].read_data.val();
+            self.beavers[j].b.next = self.cb[j].read_data.val();
+            // The results, else nothing (the host does not write them).
+            self.zm[j].write_enable.next = false;
+            self.zm[j].write_address.next = self.b_row.q.val();
+            self.zm[j].write_data.next = self.beavers[j].y.val();
+            for s in (BEAVER_DELAY - 1)..BEAVER_DELAY {
+                self.zm[j].write_address.next = self.bw_row[s].q.val();
+                if self.bw_we[s].q.val() {
+                    self.zm[j].write_enable.next = self.bw_mask[s].q.val().get_bit(j);
+                    if !self.beavers[j].valid_out.val() {
+                        self.fault_q.d.next = true;
+                    }
+                }
+            }
+            self.pa[j].write_enable.next = self.ld_pa.val() & self.ld_lane.val().get_bit(j);
+            self.pcm[j].write_enable.next = self.ld_pc.val() & self.ld_lane.val().get_bit(j);
+            self.pd[j].write_enable.next = self.ld_pd.val() & self.ld_lane.val().get_bit(j);
+            self.cw2[j].write_enable.next = self.ld_cw2.val() & self.ld_lane.val().get_bit(j);
+            self.cw1[j].write_enable.next = self.ld_cw1.val() & self.ld_lane.val().get_bit(j);
+            self.cb[j].write_enable.next = self.ld_cb.val() & self.ld_lane.val().get_bit(j);
+            self.pa[j].write_address.next = self.ld_addr.val().get_bits::<BEAVER_BITS>(0);
+            self.pcm[j].write_address.next = self.ld_addr.val().get_bits::<BEAVER_BITS>(0);
+            self.pd[j].write_address.next = self.ld_addr.val().get_bits::<BEAVER_BITS>(0);
+            self.cw2[j].write_address.next = self.ld_addr.val().get_bits::<COEF_BITS>(0);
+            self.cw1[j].write_address.next = self.ld_addr.val().get_bits::<COEF_BITS>(0);
+            self.cb[j].write_address.next = self.ld_addr.val().get_bits::<COEF_BITS>(0);
+            self.pa[j].write_data.next = self.ld_data.val().get_bits::<64>(0);
+            self.pcm[j].write_data.next = self.ld_data.val().get_bits::<64>(0);
+            self.pd[j].write_data.next = self.ld_data.val().get_bits::<64>(0);
+            self.cw2[j].write_data.next = self.ld_data.val().get_bits::<64>(0);
+            self.cw1[j].write_data.next = self.ld_data.val().get_bits::<64>(0);
+            self.cb[j].write_data.next = self.ld_data.val().get_bits::<64>(0);
+        }
+        self.bprog.write_enable.next = self.ld_bprog.val();
+        self.bprog.write_address.next = self.ld_addr.val().get_bits::<PROG_BITS>(0);
+        self.bprog.write_data.next = self.ld_data.val();
         // The array: issue the current group's next pair, or row.
         self.n_oxs.next = self.c_oxs.q.val();
         self.n_pbase.next = self.c_pbase.q.val();
@@ -996,6 +1451,7 @@ impl<const LANES: usize> Logic for Accelerator<LANES> {
         self.ix.next = self.c_oxs.q.val() + self.c_kx.q.val();
         self.f_mask.d.next = false;
         self.f_add.d.next = false;
+        self.f_fromz.d.next = false;
         self.f_oh.d.next = self.one_l.val();
         self.pk_q.d.next = self.pk_lane.val();
         for j in 0..LANES {
@@ -1093,6 +1549,7 @@ impl<const LANES: usize> Logic for Accelerator<LANES> {
                 }
             } else {
                 self.f_add.d.next = true;
+                self.f_fromz.d.next = self.u_fromz.q.val();
                 for j in 0..LANES {
                     self.act[j].read_address.next = self.u_arow.q.val();
                 }
@@ -1114,6 +1571,8 @@ impl<const LANES: usize> Logic for Accelerator<LANES> {
             self.u_dot.d.next =
                 (self.i_op.val() == self.op_dot.val()) | (self.i_op.val() == self.op_conv.val());
             self.u_conv.d.next = self.i_op.val() == self.op_conv.val();
+            self.u_fromz.d.next =
+                (self.i_op.val() == self.op_add.val()) & self.inst.val().get_bit(64);
             self.c_km1.d.next = self.p_km1.q.val();
             self.c_s8.d.next = self.p_s8.q.val();
             self.c_outws.d.next = self.p_outws.q.val();
@@ -1172,23 +1631,35 @@ impl<const LANES: usize> Logic for Accelerator<LANES> {
             }
             self.sums[j].clock.next = self.clock.val();
             self.sums[j].d.next = self.act[j].read_data.val() + self.aux[j].read_data.val();
+            if self.f_fromz.q.val() {
+                self.sums[j].d.next = self.zm[j].read_data.val() + self.aux[j].read_data.val();
+            }
         }
         // The write stage: results, else the host's loads.
         for j in 0..LANES {
+            // The activations and their mirror for the Beaver lanes, written alike.
             self.act[j].write_enable.next = false;
             self.act[j].write_address.next = self.ld_addr.val().get_bits::<ROW_BITS>(0);
             self.act[j].write_data.next = self.ld_data.val().get_bits::<64>(0);
+            self.xm[j].write_enable.next = false;
+            self.xm[j].write_address.next = self.ld_addr.val().get_bits::<ROW_BITS>(0);
+            self.xm[j].write_data.next = self.ld_data.val().get_bits::<64>(0);
             if self.ld_act.val() & self.ld_lane.val().get_bit(j) {
                 self.act[j].write_enable.next = true;
+                self.xm[j].write_enable.next = true;
             }
             for s in (DELAY - 1)..DELAY {
                 if self.d_we[s].q.val() {
                     self.act[j].write_enable.next = self.d_mask[s].q.val().get_bit(j);
                     self.act[j].write_address.next = self.d_row[s].q.val();
+                    self.xm[j].write_enable.next = self.d_mask[s].q.val().get_bit(j);
+                    self.xm[j].write_address.next = self.d_row[s].q.val();
                     if self.d_add[s].q.val() {
                         self.act[j].write_data.next = self.sums[j].q.val();
+                        self.xm[j].write_data.next = self.sums[j].q.val();
                     } else {
                         self.act[j].write_data.next = self.lanes[j].y.val();
+                        self.xm[j].write_data.next = self.lanes[j].y.val();
                         if !self.lanes[j].valid_out.val() {
                             self.fault_q.d.next = true;
                         }
@@ -1214,12 +1685,20 @@ impl<const LANES: usize> Logic for Accelerator<LANES> {
         }
         self.now.next = self.count.q.val();
         self.issue.next = self.go.val();
+        self.bissue.next = self.b_go.val();
+        self.bwriting.next = false;
+        for s in (BEAVER_DELAY - 1)..BEAVER_DELAY {
+            self.bwriting.next = self.bw_we[s].q.val();
+        }
         self.writing.next = false;
         for s in (DELAY - 1)..DELAY {
             self.writing.next = self.d_we[s].q.val();
         }
-        self.halted.next =
-            self.running.q.val() & !self.busy.q.val() & (self.i_op.val() == self.op_end.val());
+        self.halted.next = self.running.q.val()
+            & !self.busy.q.val()
+            & (self.i_op.val() == self.op_end.val())
+            & !self.b_busy.q.val()
+            & (self.b_op.val() == self.op_end.val());
         self.late.next = self.late_q.q.val();
         self.fault.next = self.fault_q.q.val();
     }

@@ -375,16 +375,12 @@ impl Operation {
                 }
             }
             Operation::Poly => {
+                // The Beaver lane computes w2 x^2 + w1 x + b with both truncations in
+                // its pipeline; the re-share is the one element-wise step.
                 let sq = beaver_square(elements, l);
-                // w2 * x^2 + w1 * x + b, with the truncation of the square and of the
-                // scaled sum: four local element-wise steps per party.
-                let local = PhaseCost {
-                    elementwise: 4 * elements,
-                    ..PhaseCost::default()
-                };
                 OpCost {
                     offline: sq.offline,
-                    online: sq.online.then(local).then(reshare(elements, l)),
+                    online: sq.online.then(reshare(elements, l)),
                 }
             }
         }

@@ -299,7 +299,7 @@ impl Timer<'_> {
             ),
             Work::Elementwise { n } => (n.div_ceil(lanes), units::mac_array(l).latency),
             Work::Beaver { n } => {
-                let t = units::beaver_lane(l);
+                let t = units::beaver_array(l);
                 (n.div_ceil(c.beaver_lanes.into()) * t.ii, t.latency)
             }
             Work::Labels { n } => (n.div_ceil(engines), 1),
@@ -506,9 +506,9 @@ fn start_aligned(a: u64, k: u32, t: u32, q: u64) -> u64 {
 }
 
 impl Work {
-    /// Tile `k`'s part of `t` of the work's amount. Work on the MAC array is cut at
-    /// multiples of its `lanes`, so every tile but the last fills whole groups of
-    /// lanes and starts on a row of the banked activation memory.
+    /// Tile `k`'s part of `t` of the work's amount. Work on the MAC array and the Beaver
+    /// lanes is cut at multiples of the array's `lanes`, so every tile but the last
+    /// fills whole groups of lanes and starts on a row of the banked memories.
     pub fn part(&self, k: u32, t: u32, lanes: u32) -> u64 {
         self.tile_range(k, t, lanes).1
     }
@@ -517,7 +517,7 @@ impl Work {
     /// bytes), and how much of it the tile has, on an array of `lanes` lanes.
     pub fn tile_range(&self, k: u32, t: u32, lanes: u32) -> (u64, u64) {
         let q = match self {
-            Work::Macs { .. } | Work::Elementwise { .. } => u64::from(lanes),
+            Work::Macs { .. } | Work::Elementwise { .. } | Work::Beaver { .. } => u64::from(lanes),
             _ => 1,
         };
         let a = self.amount();

@@ -26,7 +26,7 @@ use crate::twopc::channel::Role;
 use crate::twopc::model::{Network, NodeKind, Weights};
 use crate::twopc::vectors::{TestVectors, VectorSet};
 use crate::verilator::{HarnessError, VerilatedDesign};
-use hdl::accel::{self, Instr, Memories, Op};
+use hdl::accel::{self, CoefWalk, Instr, Memories, Op};
 use scheduler::schedule::{Schedule, Unit, Work};
 use std::path::Path;
 
@@ -86,24 +86,42 @@ pub struct Compiled {
     pub program: Vec<Instr>,
     /// The memories before the run.
     pub mem: Memories,
-    /// Activation rows, aux rows and weight words in use.
-    pub used: (u64, u64, u64),
+    /// The memories' rows and words in use.
+    pub used: Used,
     /// Each node's output: (node, first activation row, elements, `[C, H, W]` when kept
     /// channel-last).
     pub outputs: Vec<Output>,
     /// The cycle of the schedule the program's cycle 0 is.
     pub offset: u64,
-    /// MAC-array tasks left out, per node: the element-wise steps of Beaver and GC
-    /// operators, which have no instruction yet.
+    /// MAC-array tasks left out, per node: the element-wise steps of the GC
+    /// operators and Circa's ReLUs, which have no instruction yet.
     pub skipped: Vec<(usize, usize)>,
-    /// The schedule's task of each instruction: (node, tile, start, end, ready).
+    /// The schedule's task of each MAC-array instruction: (node, tile, start, end,
+    /// ready).
     pub tasks: Vec<(usize, u32, u64, u64, u64)>,
+    /// The same of each `POLY`.
+    pub beaver_tasks: Vec<(usize, u32, u64, u64, u64)>,
+}
+
+/// The memories' rows and words in use (the host loads these).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Used {
+    /// Activation rows.
+    pub act: u64,
+    /// Aux rows.
+    pub aux: u64,
+    /// Weight words.
+    pub weights: u64,
+    /// Beaver rows.
+    pub beaver: u64,
+    /// Coefficient words.
+    pub coef: u64,
 }
 
 impl Compiled {
     /// A hand-written `program` with its memories, `used` as in [`Compiled::used`]: no
     /// schedule's tasks or nodes behind it.
-    pub fn by_hand(program: Vec<Instr>, mem: Memories, used: (u64, u64, u64)) -> Compiled {
+    pub fn by_hand(program: Vec<Instr>, mem: Memories, used: Used) -> Compiled {
         Compiled {
             program,
             mem,
@@ -112,6 +130,7 @@ impl Compiled {
             offset: 0,
             skipped: Vec::new(),
             tasks: Vec::new(),
+            beaver_tasks: Vec::new(),
         }
     }
 }
@@ -171,6 +190,67 @@ pub fn lanes_for(net: &Network, most: u32) -> Option<u32> {
     })
 }
 
+/// How polynomial node `node`'s coefficients lie from word `base` of the coefficient
+/// banks when its output `o` is on `lanes` lanes: the walk, after its words are
+/// stored in `mem`.
+fn place_coefficients(
+    node: &crate::twopc::model::NetNode,
+    o: &Output,
+    lanes: u64,
+    base: u64,
+    mem: &mut Memories,
+) -> Result<CoefWalk, String> {
+    let NodeKind::Poly { w2, w1, b } = &node.kind else {
+        return Err("not a polynomial".into());
+    };
+    let (c, n) = (w2.len().max(1) as u64, node.elements as u64);
+    let inner = (n / c).max(1);
+    let (rep, period) = match o.hwc {
+        _ if c == 1 => (1, 1),
+        Some([ch, ..]) if ch as u64 % lanes == 0 => (1, ch as u64 / lanes),
+        None if inner % lanes == 0 => (inner / lanes, c),
+        None if inner == 1 => (1, n.div_ceil(lanes)),
+        _ => {
+            return Err(format!(
+                "its {c} channels do not line up with {lanes} lanes (channels last need a \
+                 multiple of the lanes, channels first a multiple in each channel's \
+                 {inner} elements)"
+            ))
+        }
+    };
+    if rep > 1 << 12 || base + period > 1 << accel::COEF_BITS {
+        return Err(format!(
+            "its coefficients ({period} words from word {base}, {rep} rows each) do not fit \
+             the {}-word coefficient memory",
+            1 << accel::COEF_BITS
+        ));
+    }
+    let walk = CoefWalk {
+        base: base as u16,
+        rep: rep as u16,
+        period: period as u16,
+    };
+    let mut owner = vec![None; (period * lanes) as usize];
+    for e in 0..node.elements {
+        let p = o.place(e) as u64;
+        let (j, q) = ((p % lanes) as usize, walk.word(p / lanes) as usize);
+        let ch = node.channel_of(e);
+        let slot = &mut owner[(q - base as usize) * lanes as usize + j];
+        if let Some(k) = *slot {
+            if k != ch {
+                return Err(format!(
+                    "channels {k} and {ch} would share coefficient word {q} of lane {j}"
+                ));
+            }
+        }
+        *slot = Some(ch);
+        for (bank, v) in mem.coef.iter_mut().zip([w2, w1, b]) {
+            bank[j][q] = v[ch.min(v.len() - 1)];
+        }
+    }
+    Ok(walk)
+}
+
 /// Compiles the server's MAC-array tasks of `schedule` for `net` with weights `w`,
 /// the offline data and the client's message taken from the server's `vectors`; only
 /// the tasks of the nodes `only` when given, their cycles from the first one's.
@@ -204,6 +284,9 @@ pub fn compile(
     let mut aux_row = vec![0u64; n];
     let mut wgt_word = vec![0u64; n];
     let mut zero_row = 0u64;
+    let (mut bvr_top, mut coef_top) = (0u64, 0u64);
+    let mut bvr_row = vec![0u64; n];
+    let mut walks: Vec<Option<CoefWalk>> = vec![None; n];
     let mut outputs: Vec<Output> = Vec::new();
     let mut hwc: Vec<Option<[usize; 3]>> = vec![None; n];
     // The nodes in the window, and those whose outputs it reads (through reshapes).
@@ -214,6 +297,13 @@ pub fn compile(
             for &o in &net.nodes[i].operands {
                 read[o] = true;
             }
+        }
+    }
+    // Nodes a convolution of the window reads: their outputs must be channels first.
+    let mut feeds_conv = vec![false; n];
+    for (i, node) in net.nodes.iter().enumerate() {
+        if inside(i) && matches!(node.kind, NodeKind::Conv { .. }) {
+            feeds_conv[node.operands[0]] = true;
         }
     }
     for (i, node) in net.nodes.iter().enumerate() {
@@ -311,6 +401,31 @@ pub fn compile(
                 Memories::put(&mut mem.aux, aux_top, &out(hwc[i]).lay_out(&bias));
                 aux_top += rows;
             }
+            // A polynomial on the Beaver lanes (unless a convolution reads it and its
+            // input is channels last, as the lanes would leave its output).
+            NodeKind::Poly { .. } if !(feeds_conv[i] && hwc[node.operands[0]].is_some()) => {
+                hwc[i] = hwc[node.operands[0]];
+                let o = out(hwc[i]);
+                let walk = place_coefficients(node, &o, ln, coef_top, &mut mem)
+                    .map_err(|what| bad(i, what))?;
+                coef_top += u64::from(walk.period);
+                walks[i] = Some(walk);
+                bvr_row[i] = bvr_top;
+                if bvr_top + rows > 1 << accel::BEAVER_BITS {
+                    return Err(bad(i, "the pairs do not fit the Beaver memory".into()));
+                }
+                for (bank, name) in mem.pairs.iter_mut().zip(["a", "c", "d"]) {
+                    Memories::put(bank, bvr_top, &o.lay_out(&ring(i, name)?));
+                }
+                bvr_top += rows;
+                // The client's re-share, as received: the server's output less its `z`.
+                let (y, z) = (ring(i, "y")?, ring(i, "z")?);
+                let received: Vec<u64> =
+                    y.iter().zip(&z).map(|(y, z)| y.wrapping_sub(*z)).collect();
+                aux_row[i] = aux_top;
+                Memories::put(&mut mem.aux, aux_top, &o.lay_out(&received));
+                aux_top += rows;
+            }
             NodeKind::Relu
             | NodeKind::MaxPool { .. }
             | NodeKind::Poly { .. }
@@ -344,7 +459,10 @@ pub fn compile(
     let mut mine: Vec<_> = schedule
         .tasks
         .iter()
-        .filter(|t| t.unit == Unit::ServerMac && only.is_none_or(|o| o.contains(&t.node)))
+        .filter(|t| {
+            matches!(t.unit, Unit::ServerMac | Unit::ServerBeaver)
+                && only.is_none_or(|o| o.contains(&t.node))
+        })
         .collect();
     mine.sort_by_key(|t| t.start);
     // Two cycles ahead of a window's first task, for a `GEOM` and a `TILE` to load.
@@ -355,24 +473,27 @@ pub fn compile(
     let by_node: std::collections::HashMap<usize, &scheduler::schedule::NodeSchedule> =
         schedule.nodes.iter().map(|s| (s.node, s)).collect();
     let mut skipped = std::collections::BTreeMap::<usize, usize>::new();
+    let mut beaver_tasks = Vec::new();
     for t in mine {
         let i = t.node;
         let ns = by_node[&i];
-        if matches!(
-            net.nodes[i].kind,
-            NodeKind::Relu
-                | NodeKind::MaxPool { .. }
-                | NodeKind::Poly { .. }
-                | NodeKind::Circa { .. }
-        ) {
-            // The element-wise part of a Beaver or GC operator: no instruction yet.
-            *skipped.entry(i).or_insert(0) += 1;
+        let runs = match net.nodes[i].kind {
+            NodeKind::Poly { .. } => walks[i].is_some(),
+            NodeKind::Relu | NodeKind::MaxPool { .. } | NodeKind::Circa { .. } => false,
+            _ => true,
+        };
+        if !runs {
+            // The element-wise part of a GC operator or a Circa ReLU, or a polynomial
+            // left to the protocol's shares: no instruction.
+            if t.unit == Unit::ServerMac {
+                *skipped.entry(i).or_insert(0) += 1;
+            }
             continue;
         }
         let work = ns.steps[t.step as usize]
             .iter()
-            .find(|w| w.units().contains(&Unit::ServerMac))
-            .ok_or_else(|| bad(i, "a MAC-array task without MAC-array work".into()))?;
+            .find(|w| w.units().contains(&t.unit))
+            .ok_or_else(|| bad(i, format!("a {:?} task without its work", t.unit)))?;
         let (first, len) = work.tile_range(t.tile, ns.tiles, lanes);
         let (g, count) = (first / ln, len as u16);
         let node = &net.nodes[i];
@@ -442,6 +563,39 @@ pub fn compile(
                 w: (wgt_word[i] + g * inputs as u64) as u16,
                 raw: 0,
             },
+            (NodeKind::Poly { .. }, Work::Beaver { .. }) => {
+                let walk = walks[i].ok_or_else(|| bad(i, "no coefficients".into()))?;
+                let ins = Instr::poly(
+                    start,
+                    count,
+                    row16(out_row[node.operands[0]] + g),
+                    row16(bvr_row[i] + g),
+                );
+                if len > 0 {
+                    program.push(Instr::setup(walk.setup(g)));
+                    program.push(ins);
+                    beaver_tasks.push((
+                        i,
+                        t.tile,
+                        t.start - offset,
+                        t.end - offset,
+                        t.ready - offset,
+                    ));
+                }
+                continue;
+            }
+            // The polynomial's `z` plus the client's re-share.
+            (NodeKind::Poly { .. }, Work::Elementwise { .. }) => Instr {
+                start,
+                op: Op::Add,
+                count,
+                depth: 1,
+                a: row16(bvr_row[i] + g),
+                b: row16(aux_row[i] + g),
+                o: row16(out_row[i] + g),
+                w: 0,
+                raw: 0,
+            },
             (NodeKind::Truncate, Work::Elementwise { .. }) => Instr {
                 start,
                 op: Op::Add,
@@ -470,21 +624,33 @@ pub fn compile(
     Ok(Compiled {
         program,
         mem,
-        used: (act_top, aux_top, wgt_top),
+        used: Used {
+            act: act_top,
+            aux: aux_top,
+            weights: wgt_top,
+            beaver: bvr_top,
+            coef: coef_top,
+        },
         outputs,
         offset,
         skipped: skipped.into_iter().collect(),
         tasks,
+        beaver_tasks,
     })
 }
 
 /// What a run on Verilator gave.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Trace {
-    /// The start cycle of each instruction (the cycle count after its decode).
+    /// The start cycle of each MAC-array instruction (the cycle count after its
+    /// decode).
     pub issues: Vec<u64>,
-    /// The cycle counts at which results were written.
+    /// The cycle counts at which the array's results were written.
     pub writes: Vec<u64>,
+    /// The start cycle of each `POLY`.
+    pub beaver_issues: Vec<u64>,
+    /// The cycle counts at which the Beaver lanes' results were written.
+    pub beaver_writes: Vec<u64>,
     /// Whether an instruction issued late.
     pub late: bool,
     /// Whether a lane refused a pair or missed a write.
@@ -513,17 +679,30 @@ pub fn drive(
 ) -> Result<Trace, HarnessError> {
     let lanes = c.mem.lanes;
     let p = |n| port(d, n);
-    let (ld_act, ld_aux, ld_wgt, ld_prog) =
-        (p("ld_act")?, p("ld_aux")?, p("ld_wgt")?, p("ld_prog")?);
+    let (ld_act, ld_aux, ld_wgt, ld_prog, ld_bprog) = (
+        p("ld_act")?,
+        p("ld_aux")?,
+        p("ld_wgt")?,
+        p("ld_prog")?,
+        p("ld_bprog")?,
+    );
     let (ld_lane, ld_addr, ld_data) = (p("ld_lane")?, p("ld_addr")?, p("ld_data")?);
     let (start, pk_lane, pk_addr) = (p("start")?, p("pk_lane")?, p("pk_addr")?);
     let blank = || vec![0u128; d.inputs().len()];
     let mut rows = Vec::new();
-    let (act_rows, aux_rows, words) = c.used;
+    let u = c.used;
+    let [pa, pc, pd] = &c.mem.pairs;
+    let [cw2, cw1, cb] = &c.mem.coef;
     for (flag, bank, n) in [
-        (ld_act, &c.mem.act, act_rows),
-        (ld_aux, &c.mem.aux, aux_rows),
-        (ld_wgt, &c.mem.weights, words),
+        (ld_act, &c.mem.act, u.act),
+        (ld_aux, &c.mem.aux, u.aux),
+        (ld_wgt, &c.mem.weights, u.weights),
+        (p("ld_pa")?, pa, u.beaver),
+        (p("ld_pc")?, pc, u.beaver),
+        (p("ld_pd")?, pd, u.beaver),
+        (p("ld_cw2")?, cw2, u.coef),
+        (p("ld_cw1")?, cw1, u.coef),
+        (p("ld_cb")?, cb, u.coef),
     ] {
         for (j, b) in bank.iter().enumerate() {
             for (a, &v) in b.iter().enumerate().take(n as usize) {
@@ -534,10 +713,13 @@ pub fn drive(
         }
     }
     let end = Instr::end(u32::MAX);
-    for (a, i) in c.program.iter().chain([&end]).enumerate() {
-        let mut r = blank();
-        (r[ld_prog], r[ld_addr], r[ld_data]) = (1, a as u128, i.encode());
-        rows.push(r);
+    for (flag, beaver) in [(ld_prog, false), (ld_bprog, true)] {
+        let mine = c.program.iter().filter(|i| i.beaver() == beaver);
+        for (a, i) in mine.chain([&end]).enumerate() {
+            let mut r = blank();
+            (r[flag], r[ld_addr], r[ld_data]) = (1, a as u128, i.encode());
+            rows.push(r);
+        }
     }
     let mut r = blank();
     r[start] = 1;
@@ -547,7 +729,7 @@ pub fn drive(
         rows.push(blank());
     }
     let peek_from = rows.len();
-    for a in 0..act_rows {
+    for a in 0..u.act {
         for j in 0..lanes {
             let mut r = blank();
             (r[pk_lane], r[pk_addr]) = (1 << j, a.into());
@@ -558,6 +740,7 @@ pub fn drive(
     let out = d.run(&rows, vcd)?;
     let o = |n| port(d, n);
     let fault = o("fault")?;
+    let (bissue, bwriting) = (o("bissue")?, o("bwriting")?);
     let (now, issue, writing, halted, late, pk_data) = (
         o("now")?,
         o("issue")?,
@@ -576,6 +759,16 @@ pub fn drive(
         writes: run
             .iter()
             .filter(|r| r[writing] == 1)
+            .map(|r| r[now] as u64)
+            .collect(),
+        beaver_issues: run
+            .iter()
+            .filter(|r| r[bissue] == 1)
+            .map(|r| (r[now] as u32).wrapping_add(1).into())
+            .collect(),
+        beaver_writes: run
+            .iter()
+            .filter(|r| r[bwriting] == 1)
             .map(|r| r[now] as u64)
             .collect(),
         late: run.last().is_some_and(|r| r[late] == 1),
@@ -675,7 +868,13 @@ pub fn verify(
     let lanes = schedule.config.mac_lanes;
     let mut golden = c.mem.clone();
     accel::run(&c.program, &mut golden).map_err(CompileError::Program)?;
-    let schedule_ready = c.tasks.iter().map(|t| t.4).max().unwrap_or(0);
+    let schedule_ready = c
+        .tasks
+        .iter()
+        .chain(&c.beaver_tasks)
+        .map(|t| t.4)
+        .max()
+        .unwrap_or(0);
     let design = design(lanes)?;
     let trace = drive(&design, &c, schedule_ready + 2 * accel::DELAY as u64, vcd)?;
     let l = u64::from(lanes);
@@ -692,9 +891,12 @@ pub fn verify(
                     .copied()
                     .unwrap_or(!0)
             });
-            let protocol = matches!(net.nodes[o.node].kind, NodeKind::Truncate)
-                .then(|| vectors.share(o.node, "y"))
-                .flatten();
+            let protocol = matches!(
+                net.nodes[o.node].kind,
+                NodeKind::Truncate | NodeKind::Poly { .. }
+            )
+            .then(|| vectors.share(o.node, "y"))
+            .flatten();
             OutputCheck {
                 node: o.node,
                 label: net.nodes[o.node].label.clone(),
@@ -704,19 +906,18 @@ pub fn verify(
             }
         })
         .collect();
-    let on_time = trace
-        .issues
-        .iter()
-        .zip(&c.tasks)
-        .filter(|(i, t)| **i == t.2)
-        .count();
+    let on_time = |issues: &[u64], tasks: &[(usize, u32, u64, u64, u64)]| {
+        issues.iter().zip(tasks).filter(|(i, t)| **i == t.2).count()
+    };
+    let on_time = on_time(&trace.issues, &c.tasks) + on_time(&trace.beaver_issues, &c.beaver_tasks);
+    let last_write = trace.writes.iter().chain(&trace.beaver_writes).max();
     Ok(Verification {
         lanes,
         instructions: c.program.len(),
-        tasks: c.tasks.len(),
+        tasks: c.tasks.len() + c.beaver_tasks.len(),
         offset: c.offset,
         schedule_ready,
-        measured_ready: trace.writes.last().map_or(0, |w| w + 1),
+        measured_ready: last_write.map_or(0, |w| w + 1),
         on_time,
         late: trace.late,
         fault: trace.fault,

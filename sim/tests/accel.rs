@@ -7,13 +7,23 @@
 
 #![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
-use hdl::accel::{self, AccelError, Geometry, Instr, Memories, Op, DELAY};
+use hdl::accel::{self, AccelError, CoefWalk, Geometry, Instr, Memories, Op, BEAVER_DELAY, DELAY};
+use hdl::beaver::{poly_share, PolyInput};
 use hdl::mac::{truncate_share, DEFAULT_FRAC_BITS};
 use hdl::ring::mul;
-use sim::accel::{drive, Compiled, Output};
+use sim::accel::{drive, Compiled, Output, Used};
 
 mod common;
 use common::Lcg;
+
+/// What the hand-written programs use of the memories.
+const USED: Used = Used {
+    act: 130,
+    aux: 60,
+    weights: 200,
+    beaver: 40,
+    coef: 8,
+};
 
 #[allow(clippy::too_many_arguments)] // one per field of the instruction
 fn instr(start: u32, op: Op, count: u16, depth: u16, a: u16, b: u16, o: u16, w: u16) -> Instr {
@@ -119,7 +129,7 @@ fn hand_written_programs_run_bit_exact_at_their_cycles() {
     assert_eq!(golden.act_vector(10, 5), want[0], "dense");
     assert_eq!(golden.act_vector(30, 3), want[1], "add");
     assert_eq!(golden.act_vector(100, 36), want[2], "convolution");
-    let c = Compiled::by_hand(prog.clone(), mem, (130, 60, 200));
+    let c = Compiled::by_hand(prog.clone(), mem, USED);
     let last = times.iter().map(|t| t.2).max().unwrap();
     let design = sim::accel::design(2).unwrap();
     let trace = drive(&design, &c, last + 10, None).unwrap();
@@ -174,7 +184,7 @@ fn a_late_instruction_raises_late_and_rule_breaking_programs_are_refused() {
             free: 27
         }
     );
-    let c = Compiled::by_hand(prog, mem, (130, 60, 200));
+    let c = Compiled::by_hand(prog, mem, USED);
     let trace = drive(&sim::accel::design(2).unwrap(), &c, 400, None).unwrap();
     assert!(trace.late, "issued at {:?}", trace.issues);
     assert_eq!(trace.issues[1], 27, "the addition waits for the array");
@@ -190,6 +200,124 @@ fn a_late_instruction_raises_late_and_rule_breaking_programs_are_refused() {
         accel::check(&many, 2),
         Err(AccelError::TooLong { .. })
     ));
+}
+
+/// A polynomial of 4 channels on a [4, 3, 3] input kept channels last, on two lanes,
+/// in two tiles (9 and 9 rows, the second's walk starting mid-period) while the MAC
+/// array runs an addition; then the array adds the client's re-share to `z`.
+#[test]
+fn poly_runs_on_the_beaver_lanes_beside_the_array_and_adds_the_reshare() {
+    let mut rng = Lcg(11);
+    let lanes = 2;
+    let mut mem = Memories::new(lanes);
+    let mut vec = |n: usize| (0..n).map(|_| rng.word()).collect::<Vec<u64>>();
+    let (x, a, c, d, recv) = (vec(36), vec(36), vec(36), vec(36), vec(36));
+    // Small fixed-point coefficients per channel, and whole-word ones.
+    let (w2, w1, b) = (vec(4), vec(4), vec(4));
+    Memories::put(&mut mem.act, 0, &x);
+    for (bank, v) in mem.pairs.iter_mut().zip([&a, &c, &d]) {
+        Memories::put(bank, 5, v);
+    }
+    Memories::put(&mut mem.aux, 30, &recv);
+    let (p, q) = (vec(6), vec(6));
+    Memories::put(&mut mem.act, 50, &p);
+    Memories::put(&mut mem.aux, 50, &q);
+    // Channels last: element e is channel e % 4; lane j's word k holds channel 2k + j.
+    let walk = CoefWalk {
+        base: 3,
+        rep: 1,
+        period: 2,
+    };
+    for ch in 0..4 {
+        for (bank, v) in mem.coef.iter_mut().zip([&w2, &w1, &b]) {
+            bank[ch % 2][3 + ch / 2] = v[ch];
+        }
+    }
+    let t0 = 4;
+    let t1 = t0 + 9;
+    let ready1 = t1 + 9 + BEAVER_DELAY as u32;
+    let prog = vec![
+        Instr::setup(walk.setup(0)),
+        Instr::poly(t0, 18, 0, 5),
+        // The array adds beside the lanes.
+        instr(t0, Op::Add, 6, 0, 50, 50, 60, 0),
+        Instr::setup(walk.setup(9)),
+        Instr::poly(t1, 18, 9, 14),
+        instr(ready1, Op::Add, 36, 1, 5, 30, 70, 0),
+    ];
+    let times = accel::check(&prog, lanes).unwrap();
+    assert_eq!(times[4], (13, 22, 22 + BEAVER_DELAY as u64 - 1));
+    let mut golden = mem.clone();
+    accel::run(&prog, &mut golden).unwrap();
+    let want_z: Vec<u64> = (0..36)
+        .map(|e| {
+            let ch = e % 4;
+            let i = PolyInput {
+                x: x[e],
+                a: a[e],
+                c: c[e],
+                d: d[e],
+                w2: w2[ch],
+                w1: w1[ch],
+                b: b[ch],
+            };
+            poly_share(&i, DEFAULT_FRAC_BITS, 0, 64)
+        })
+        .collect();
+    let want_y: Vec<u64> = want_z
+        .iter()
+        .zip(&recv)
+        .map(|(z, r)| z.wrapping_add(*r))
+        .collect();
+    assert_eq!(
+        (0..36)
+            .map(|e| Memories::get(&golden.z, 5, e))
+            .collect::<Vec<_>>(),
+        want_z
+    );
+    assert_eq!(golden.act_vector(70, 36), want_y, "z plus the re-share");
+    let c = Compiled::by_hand(prog, mem, USED);
+    let trace = drive(
+        &sim::accel::design(2).unwrap(),
+        &c,
+        u64::from(ready1) + 40,
+        None,
+    )
+    .unwrap();
+    assert!(!trace.late && !trace.fault && trace.halted);
+    assert_eq!(trace.beaver_issues, vec![4, 13]);
+    assert_eq!(trace.issues, vec![4, u64::from(ready1)]);
+    let rows: Vec<u64> = (0..18).map(|g| 4 + g + BEAVER_DELAY as u64).collect();
+    assert_eq!(trace.beaver_writes, rows);
+    let out = |row: u64, n: u64| -> Vec<u64> {
+        (0..n)
+            .map(|k| trace.act[((row + k / 2) * 2 + k % 2) as usize])
+            .collect()
+    };
+    assert_eq!(out(70, 36), want_y);
+    let sums: Vec<u64> = p.iter().zip(&q).map(|(a, b)| a.wrapping_add(*b)).collect();
+    assert_eq!(out(60, 6), sums);
+    // The lanes are one unit: a second `POLY` due while the first issues is refused.
+    let mut clash = c.program.clone();
+    clash[4].start = 10;
+    assert_eq!(
+        accel::check(&clash, lanes).unwrap_err(),
+        AccelError::Overlap {
+            index: 4,
+            start: 10,
+            free: 13
+        }
+    );
+    let bad = [Instr::setup(
+        CoefWalk {
+            base: 1020,
+            rep: 1,
+            period: 8,
+        }
+        .setup(0),
+    )];
+    let e = accel::check(&bad, lanes).unwrap_err().to_string();
+    assert!(e.contains("coefficient memory"), "{e}");
 }
 
 #[test]

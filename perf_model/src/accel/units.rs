@@ -88,6 +88,15 @@ pub fn beaver_lane(l: u32) -> Timing {
     }
 }
 
+/// The accelerator's Beaver lanes on their memories: an element's operands are read
+/// the cycle after their addresses issue, then the lane's pipeline.
+pub fn beaver_array(l: u32) -> Timing {
+    Timing {
+        latency: 1 + beaver_lane(l).latency,
+        ii: 1,
+    }
+}
+
 /// One Beaver multiply unit: three multipliers side by side (`d b`, `e a`, `d e`),
 /// then the adder and truncation stage.
 pub fn beaver_mul(l: u32) -> Timing {
