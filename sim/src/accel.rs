@@ -65,6 +65,17 @@ pub enum CompileError {
         /// What is wrong.
         what: String,
     },
+    /// The schedule's Beaver lanes are not the top level's.
+    #[error(
+        "the top level has a Beaver lane per MAC lane ({lanes}); the schedule has \
+         {schedule} Beaver lanes"
+    )]
+    BeaverLanes {
+        /// The top level's.
+        lanes: u32,
+        /// The schedule's.
+        schedule: u32,
+    },
     /// The program does not fit.
     #[error(transparent)]
     Program(#[from] accel::AccelError),
@@ -335,6 +346,7 @@ pub fn compile(
         match node.kind {
             NodeKind::Flatten => {
                 out_row[i] = out_row[node.operands[0]];
+                hwc[i] = hwc[node.operands[0]];
                 continue;
             }
             NodeKind::Input => {
@@ -346,6 +358,9 @@ pub fn compile(
                 aux_top += rows;
             }
             NodeKind::Dense { inputs, .. } => {
+                if hwc[node.operands[0]].is_some() {
+                    return Err(bad(i, "the input is kept channel-last".into()));
+                }
                 let p = w.0[i].as_ref().ok_or_else(|| bad(i, "no weights".into()))?;
                 aux_row[i] = aux_top;
                 Memories::put(&mut mem.aux, aux_top, &ring(i, "mask")?);
@@ -452,6 +467,12 @@ pub fn compile(
         outputs.push(Output {
             row: out_row[i],
             ..out(hwc[i])
+        });
+    }
+    if walks.iter().any(Option::is_some) && schedule.config.beaver_lanes != lanes {
+        return Err(CompileError::BeaverLanes {
+            lanes,
+            schedule: schedule.config.beaver_lanes,
         });
     }
     let mut program = Vec::new();

@@ -323,25 +323,29 @@ fn relu_engine_replays_the_servers_garbling() {
     }
 }
 
-/// Runs the server's MAC-array tasks of `nodes` (all when `None`) of a schedule of
-/// `r`'s network (ZCU102, LAN, `lanes` MAC lanes) on the accelerator's top level, its
-/// memories loaded from the protocol's vectors. Every instruction issues at its task's
-/// start, the last result is written when the schedule says the last task's result is
-/// ready, and every truncation's output is the server's share the software run
-/// computed, in the golden model and on Verilator.
+/// Runs the server's MAC-array and Beaver tasks of `nodes` (all when `None`) of a
+/// schedule of `r`'s network (ZCU102, LAN, `lanes` MAC and Beaver lanes) on the
+/// accelerator's top level, its memories loaded from the protocol's vectors. Every
+/// instruction issues at its task's start, the last result is written when the
+/// schedule says the last task's result is ready, and every truncation's and
+/// polynomial's output is the server's share the software run computed, in the golden
+/// model and on Verilator.
 fn server_on_the_accelerator(r: &Run, lanes: u32, only: Option<&[usize]>) {
     use perf_model::{AcceleratorConfig, Device, NetworkProfile};
     use scheduler::schedule::{schedule, ScheduleOptions, Unit};
     let d = Device::find("zcu102").unwrap();
     let mut c = AcceleratorConfig::for_device(&d, r.net.graph.fixed_point());
-    c.mac_lanes = lanes;
+    (c.mac_lanes, c.beaver_lanes) = (lanes, lanes);
     let link = NetworkProfile::find("lan").unwrap();
     let s = schedule(&r.net.graph, &c, &d, &link, ScheduleOptions::default()).unwrap();
     let v = sim::accel::verify(&r.net, &r.w, &s, &r.server, only, None).unwrap();
     let on_mac = s
         .tasks
         .iter()
-        .filter(|t| t.unit == Unit::ServerMac && only.is_none_or(|n| n.contains(&t.node)))
+        .filter(|t| {
+            matches!(t.unit, Unit::ServerMac | Unit::ServerBeaver)
+                && only.is_none_or(|n| n.contains(&t.node))
+        })
         .count();
     assert_eq!(v.tasks, on_mac, "one instruction per task");
     assert!(!v.late && !v.fault, "{v:?}");
@@ -353,7 +357,9 @@ fn server_on_the_accelerator(r: &Run, lanes: u32, only: Option<&[usize]>) {
         v.measured_ready, v.schedule_ready,
         "the last result's cycle"
     );
-    let truncs = nodes(&r.net, |k| matches!(k, NodeKind::Truncate));
+    let truncs = nodes(&r.net, |k| {
+        matches!(k, NodeKind::Truncate | NodeKind::Poly { .. })
+    });
     let compared: Vec<usize> = v
         .outputs
         .iter()
@@ -367,7 +373,11 @@ fn server_on_the_accelerator(r: &Run, lanes: u32, only: Option<&[usize]>) {
     assert!(!want.is_empty());
     assert_eq!(
         compared, want,
-        "every truncation compared with the protocol"
+        "every truncation and polynomial compared with the protocol"
+    );
+    assert!(
+        v.skipped.iter().all(|(label, _)| !label.starts_with('p')),
+        "{v:?}"
     );
     for o in &v.outputs {
         assert_eq!(o.golden_vs_protocol.unwrap_or(0), 0, "golden model: {o:?}");
@@ -434,4 +444,18 @@ fn the_accelerator_runs_lenets_convolutions() {
     let conv1 = [id("input"), id("conv1"), id("conv1.trunc")];
     server_on_the_accelerator(&r, 2, Some(&conv1));
     server_on_the_accelerator(&r, 4, Some(&[id("conv2"), id("conv2.trunc")]));
+}
+
+/// Polynomials on the Beaver lanes, the whole network's schedule: after a convolution
+/// (channels last), after max pooling (channels first, into a convolution) and after a
+/// dense layer, each its `z` plus the client's re-share, on 2 and 4 lanes.
+#[test]
+fn the_accelerator_runs_polynomials_on_its_beaver_lanes() {
+    let r = run("sim/tests/data/polys.yaml", 24);
+    assert_eq!(
+        nodes(&r.net, |k| matches!(k, NodeKind::Poly { .. })).len(),
+        3
+    );
+    server_on_the_accelerator(&r, 2, None);
+    server_on_the_accelerator(&r, 4, None);
 }
