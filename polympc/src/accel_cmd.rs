@@ -1,8 +1,9 @@
 //! `polympc accel`: the server's half of a schedule on the accelerator's top level,
 //! simulated on Verilator from a private inference's test vectors
-//! (`polympc private-infer --vectors`): every MAC-array task as an instruction at its
-//! start cycle, outputs against the golden model and the protocol's shares, cycles
-//! against the schedule.
+//! (`polympc private-infer --vectors`): every MAC-array and Beaver-lane task as an
+//! instruction at its start cycle, outputs against the golden model and the
+//! protocol's shares, cycles against the schedule. The top level has one Beaver lane
+//! per MAC lane, so the schedule is made with as many of each.
 
 use anyhow::{bail, Context, Result};
 use clap::Args;
@@ -93,7 +94,7 @@ pub fn accel(a: &AccelArgs) -> Result<()> {
         })?,
     };
     let config_lanes = config.mac_lanes;
-    config.mac_lanes = lanes;
+    (config.mac_lanes, config.beaver_lanes) = (lanes, lanes);
     let s = schedule(
         &net.graph,
         &config,
@@ -180,8 +181,8 @@ pub fn accel(a: &AccelArgs) -> Result<()> {
     }
     if !a.json && !r.skipped.is_empty() {
         println!(
-            "not run (the element-wise steps of Beaver and GC operators have no instruction \
-             yet): {}",
+            "not run (the element-wise steps of GC operators and Circa's ReLUs have no \
+             instruction yet): {}",
             r.skipped
                 .iter()
                 .map(|(l, k)| format!("{l} ({k} tasks)"))

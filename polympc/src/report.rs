@@ -293,7 +293,7 @@ fn blocks(i: &Inputs, k: &Value) -> Vec<Block> {
     );
     let ar = &k["accelerator_run"];
     let accel_line = format!(
-        "the server's {} MAC-array tasks on the {}-lane top level{}: last result at cycle {} (schedule: {}), {} elements differ from the protocol; {}",
+        "the server's {} MAC-array and Beaver tasks on the {}-lane top level{}: last result at cycle {} (schedule: {}), {} elements differ from the protocol; {}",
         ar["tasks"],
         ar["lanes"],
         if ar["lanes"] == ar["configuration_lanes"] {
@@ -537,7 +537,7 @@ fn blocks(i: &Inputs, k: &Value) -> Vec<Block> {
     ));
     b.push(Block::Heading("The accelerator on Verilator".into()));
     b.push(Block::Para(format!(
-        "The server's half of the schedule, every MAC-array task one instruction issued at the task's start cycle, on the accelerator's top level with {} MAC lanes, from the test vectors of a private inference (`accel/vectors/`): {} instructions, {} of {} tasks issued on time, last result at cycle {} where the schedule has it at {}. {} element-wise tasks of Beaver and GC operators have no instruction yet; the server's shares of their outputs are loaded from the vectors. `polympc accel TRAINED-SPEC --vectors accel/vectors/image-{} --config explore/accelerator.yaml` reruns this.",
+        "The server's half of the schedule, every MAC-array and Beaver-lane task one instruction issued at the task's start cycle, on the accelerator's top level with {} MAC lanes and as many Beaver lanes, from the test vectors of a private inference (`accel/vectors/`): {} instructions, {} of {} tasks issued on time, last result at cycle {} where the schedule has it at {}. {} element-wise tasks of GC operators and Circa's ReLUs have no instruction yet; the server's shares of their outputs are loaded from the vectors. `polympc accel TRAINED-SPEC --vectors accel/vectors/image-{} --config explore/accelerator.yaml` reruns this.",
         ar["lanes"],
         ar["instructions"],
         ar["on_time"],

@@ -1,26 +1,32 @@
-//! The server's accelerator on Verilator: a schedule's MAC-array tasks compiled into
-//! the program of [`hdl::accel::Accelerator`], its memories loaded from a private
-//! inference's test vectors, the program run, and its results and cycles read back.
+//! The server's accelerator on Verilator: a schedule's MAC-array and Beaver-lane tasks
+//! compiled into the programs of [`hdl::accel::Accelerator`], its memories loaded from
+//! a private inference's test vectors, the programs run, and their results and cycles
+//! read back.
 //!
-//! [`compile`] turns every task the schedule gives the server's MAC array into one
-//! instruction issuing at the task's start cycle:
+//! [`compile`] turns every task the schedule gives the server's MAC array or Beaver
+//! lanes into one instruction issuing at the task's start cycle:
 //! - the input's task: the client's message (`x - r`, in the aux memory, the link's
 //!   receive buffer) copied into the activations (`ADD` of zeros);
 //! - a dense layer's tile: `DOT` of its rows, the server's masks from aux;
 //! - a convolution's tile: `GEOM` and `TILE` (its geometry and where it starts), then
 //!   `CONV` of its output elements, lanes across output channels; a convolution's
 //!   output is kept channel-last, so a group of lanes is one window's channels;
-//! - a truncation's tile: `ADD` of the bias (the lanes truncated already).
+//! - a truncation's tile: `ADD` of the bias (the lanes truncated already);
+//! - a polynomial's Beaver tile: `WALK` (where its per-channel coefficients start) and
+//!   `POLY` on the Beaver lanes, the server's pair shares and the opened `d` from the
+//!   Beaver memory; its element-wise tile: `ADD` of the client's re-share (the
+//!   server's output less `z`, as received) to the lanes' `z`.
 //!
 //! A window of the schedule (some of its nodes) compiles too, its start cycles taken
 //! from its first task's: a deep network's whole online phase is millions of cycles,
 //! too many to simulate cycle by cycle, but each layer's tasks run at their own
 //! relative cycles.
 //!
-//! The garbled ReLUs and max pools, the polynomials and Circa's ReLUs run elsewhere (the
-//! GC engines and the client, the Beaver lanes); the server's share of their outputs
-//! is loaded as the protocol left it (for a garbled ReLU, the server's own output
-//! mask, chosen offline).
+//! The garbled ReLUs and max pools and Circa's ReLUs run elsewhere (the GC engines and
+//! the client); the server's share of their outputs is loaded as the protocol left it
+//! (for a garbled ReLU, the server's own output mask, chosen offline). So is a
+//! polynomial's when a convolution of the window reads it and its input is kept
+//! channel-last.
 
 use crate::twopc::channel::Role;
 use crate::twopc::model::{Network, NodeKind, Weights};
@@ -262,7 +268,7 @@ fn place_coefficients(
     Ok(walk)
 }
 
-/// Compiles the server's MAC-array tasks of `schedule` for `net` with weights `w`,
+/// Compiles the server's MAC-array and Beaver tasks of `schedule` for `net` with weights `w`,
 /// the offline data and the client's message taken from the server's `vectors`; only
 /// the tasks of the nodes `only` when given, their cycles from the first one's.
 pub fn compile(
@@ -841,8 +847,8 @@ pub struct Verification {
     pub fault: bool,
     /// Every node's output.
     pub outputs: Vec<OutputCheck>,
-    /// MAC-array tasks not run, per node label: the element-wise steps of Beaver and GC
-    /// operators, which have no instruction yet.
+    /// MAC-array tasks not run, per node label: the element-wise steps of the GC
+    /// operators and Circa's ReLUs, which have no instruction yet.
     pub skipped: Vec<(String, usize)>,
 }
 
@@ -872,7 +878,8 @@ pub enum VerifyError {
     Harness(#[from] HarnessError),
 }
 
-/// Compiles the server's MAC-array tasks of `schedule` (those of `only` when given),
+/// Compiles the server's MAC-array and Beaver tasks of `schedule` (those of `only` when
+/// given),
 /// runs them on the golden model and on the Verilated accelerator, and compares:
 /// issue cycles with the tasks' starts, the last write with the last task's result,
 /// Verilator's outputs with the golden model's, and the golden model's truncations
