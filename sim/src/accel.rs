@@ -879,11 +879,10 @@ pub enum VerifyError {
 }
 
 /// Compiles the server's MAC-array and Beaver tasks of `schedule` (those of `only` when
-/// given),
-/// runs them on the golden model and on the Verilated accelerator, and compares:
-/// issue cycles with the tasks' starts, the last write with the last task's result,
-/// Verilator's outputs with the golden model's, and the golden model's truncations
-/// with the protocol's shares in `vectors`.
+/// given), runs them on the golden model and on the Verilated accelerator, and
+/// compares: issue cycles with the tasks' starts, the last write with the last task's
+/// result, Verilator's outputs with the golden model's, and the golden model's
+/// truncations and polynomials with the protocol's shares in `vectors`.
 pub fn verify(
     net: &Network,
     w: &Weights,
