@@ -41,7 +41,8 @@ pub struct AccelArgs {
     #[arg(long)]
     lanes: Option<u32>,
     /// Only these layers' tasks (labels, comma-separated, as `polympc graph` prints
-    /// them), at their schedule's relative cycles; by default every MAC-array task.
+    /// them), at their schedule's relative cycles; by default every MAC-array and
+    /// Beaver task.
     #[arg(long, value_delimiter = ',')]
     layers: Vec<String>,
     /// Write a VCD trace of the run here.

@@ -89,9 +89,9 @@ enum Command {
         json: bool,
     },
     /// Run the server's half of a schedule on the accelerator's top level on Verilator,
-    /// from a private inference's test vectors: each MAC-array task an instruction at
-    /// its start cycle; outputs against the golden model and the protocol's shares,
-    /// cycles against the schedule.
+    /// from a private inference's test vectors: each MAC-array and Beaver-lane task an
+    /// instruction at its start cycle; outputs against the golden model and the
+    /// protocol's shares, cycles against the schedule.
     Accel(accel_cmd::AccelArgs),
     /// Run a trained network privately on test images: server and client exchange real
     /// messages (in one process, or two with `--serve` / `--connect`); prints the
