@@ -308,7 +308,9 @@ fn beaver(n: u64, l: u32, opened: u64) -> OpCost {
     }
 }
 
-/// The client re-shares `n` online shares to its precomputed masks.
+/// The client re-shares `n` online shares to its precomputed masks: it sends its share
+/// less its mask (the subtraction is the last stage of its Beaver lanes), and the
+/// server adds what it receives into its own, the one element-wise step.
 fn reshare(n: u64, l: u32) -> PhaseCost {
     PhaseCost {
         elementwise: n,

@@ -70,6 +70,11 @@ pub struct FlowArgs {
     /// Open the HTML report in a browser (`xdg-open`) at the end.
     #[arg(long)]
     pub open: bool,
+    /// MAC and Beaver lanes of the accelerator stage's top level (2, 4, 8, 16 or 32)
+    /// [default: `polympc accel`'s, the most up to the configuration's that divide
+    /// every convolution's output channels].
+    #[arg(long)]
+    pub accel_lanes: Option<u32>,
     /// The iCE40 board of the board stage (`polympc bitstream`, then the host link's
     /// self-test on Verilator); `none` leaves the stage out.
     #[arg(long, default_value = "alchitry-cu")]
@@ -433,6 +438,9 @@ impl FlowArgs {
                 let mut accel = own(&["accel", &s(&t.spec), "--vectors", &vectors]);
                 accel.extend(own(&["--fpga", &self.fpga, "--net", &self.net]));
                 accel.extend(own(&["--config", &s(&at.accelerator()), "--json"]));
+                if let Some(n) = self.accel_lanes {
+                    accel.extend(own(&["--lanes", &n.to_string()]));
+                }
                 Plan {
                     steps: vec![
                         Step {

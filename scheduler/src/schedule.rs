@@ -4,9 +4,9 @@
 //! Each operator's online work is a chain of steps that follows the protocol profile
 //! (a garbled ReLU: the server's input labels picked on the GC engines, sent, the
 //! circuits evaluated while their tables stream from off-chip memory, colour bits
-//! returned; a polynomial: the Beaver opening both ways, the Beaver lanes, the local
-//! scaling and re-share, the re-share sent). The step amounts add up to the operator's
-//! [`Operation::cost`](perf_model::Operation::cost) exactly.
+//! returned; a polynomial: the Beaver opening both ways, the Beaver lanes, the client's
+//! re-share sent, then added into the server's share). The step amounts add up to the
+//! operator's [`Operation::cost`](perf_model::Operation::cost) exactly.
 //!
 //! An operator is cut into tiles of its output elements, as many as the activation
 //! buffer needs (double-buffered) and at least enough that the tiles pipeline: while
@@ -238,27 +238,29 @@ pub fn steps(op: &Operation, elements: u64, l: u32) -> Vec<Step> {
         Operation::Relu | Operation::MaxPool { .. } => gc(&cost, &mut out),
         Operation::Circa { .. } => {
             gc(&cost, &mut out);
-            // The Beaver product of the value and the sign bit, then the re-share.
+            // The Beaver product of the value and the sign bit, then the re-share: the
+            // client's masked share sent, and added into the server's.
             out.push(send(&cost.flights[2]));
             out.push(vec![Work::Beaver {
                 n: cost.beaver_elements,
             }]);
+            out.push(send(&cost.flights[3]));
             out.push(vec![Work::Elementwise {
                 n: cost.elementwise,
             }]);
-            out.push(send(&cost.flights[3]));
         }
         Operation::Poly => {
-            // The opening of x - a both ways, the Beaver lane, the local scaling,
-            // truncations and re-share, the re-share sent.
+            // The opening of x - a both ways, the Beaver lanes (the scaling and both
+            // truncations in their pipeline), the client's re-share sent, and the
+            // server's addition of it, which cannot start before it has arrived.
             out.push(send(&cost.flights[0]));
             out.push(vec![Work::Beaver {
                 n: cost.beaver_elements,
             }]);
+            out.push(send(&cost.flights[1]));
             out.push(vec![Work::Elementwise {
                 n: cost.elementwise,
             }]);
-            out.push(send(&cost.flights[1]));
         }
     }
     out.retain(|s| !s.is_empty() && s.iter().any(|w| w.amount() > 0));
