@@ -358,6 +358,18 @@ fn bad_specs_and_failing_stages_get_clear_errors_and_keep_what_was_written() {
     let e = stderr(&o);
     assert!(e.contains("nonexistent-fpga"), "{e}");
     assert!(dir.join("train/report.json").is_file());
+    // Lanes the top level is not generated for, refused before any stage runs.
+    let o = polympc(&flow_args(
+        &spec,
+        out,
+        &["--accel-lanes", "3", "--from", "train"],
+    ));
+    assert!(!o.status.success());
+    let e = stderr(&o);
+    assert!(e.contains("--accel-lanes 3"), "{e}");
+    assert!(e.contains("[2, 4, 8, 16, 32]"), "{e}");
+    assert!(!e.contains("[1/"), "no stage started: {e}");
+    assert!(dir.join("train/report.json").is_file());
     assert!(dir.join("graph/graph.json").is_file());
     let _ = std::fs::remove_dir_all(&dir);
 }

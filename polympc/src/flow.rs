@@ -544,6 +544,13 @@ pub fn flow(a: &FlowArgs) -> Result<()> {
         !(a.from.is_some() && a.stop_after.is_some() && a.stop_after < a.from),
         "--stop-after comes before --from"
     );
+    if let Some(n) = a.accel_lanes {
+        let counts = hdl::accel::LANE_COUNTS;
+        anyhow::ensure!(
+            counts.contains(&n),
+            "--accel-lanes {n}: the accelerator's top level is generated for {counts:?} lanes"
+        );
+    }
     std::fs::create_dir_all(&a.out).with_context(|| format!("--out {}", a.out.display()))?;
     let spec = match &a.spec {
         Some(p) => {
