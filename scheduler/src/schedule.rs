@@ -507,23 +507,61 @@ fn start_aligned(a: u64, k: u32, t: u32, q: u64) -> u64 {
     ((whole * k / t) * q).min(u128::from(a)) as u64
 }
 
+/// Where an operator's tiles are cut: at the same output elements in every step, at
+/// multiples of the array's lanes when any step runs on the MAC array or the Beaver
+/// lanes (so every tile but the last fills whole groups of lanes and starts on a row
+/// of the banked memories), else anywhere.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Cut {
+    /// The operator's output elements.
+    pub elements: u64,
+    /// Tiles start at multiples of this many elements.
+    pub every: u64,
+}
+
+impl Cut {
+    /// The cut of an operator with these steps and outputs on an array of `lanes`.
+    pub fn of(steps: &[Step], elements: u64, lanes: u32) -> Cut {
+        let on_lanes = steps.iter().flatten().any(Work::on_lanes);
+        Cut {
+            elements,
+            every: if on_lanes { lanes.max(1).into() } else { 1 },
+        }
+    }
+}
+
 impl Work {
-    /// Tile `k`'s part of `t` of the work's amount. Work on the MAC array and the Beaver
-    /// lanes is cut at multiples of the array's `lanes`, so every tile but the last
-    /// fills whole groups of lanes and starts on a row of the banked memories.
-    pub fn part(&self, k: u32, t: u32, lanes: u32) -> u64 {
-        self.tile_range(k, t, lanes).1
+    /// Whether the MAC array or the Beaver lanes do it, a row of lanes at a time.
+    fn on_lanes(&self) -> bool {
+        matches!(
+            self,
+            Work::Macs { .. } | Work::Elementwise { .. } | Work::Beaver { .. }
+        )
+    }
+
+    /// Tile `k`'s part of `t` of the work's amount (see [`Work::tile_range`]).
+    pub fn part(&self, k: u32, t: u32, cut: Cut) -> u64 {
+        self.tile_range(k, t, cut).1
     }
 
     /// Where tile `k` of `t` starts in the work's amount (dot products, elements,
-    /// bytes), and how much of it the tile has, on an array of `lanes` lanes.
-    pub fn tile_range(&self, k: u32, t: u32, lanes: u32) -> (u64, u64) {
-        let q = match self {
-            Work::Macs { .. } | Work::Elementwise { .. } | Work::Beaver { .. } => u64::from(lanes),
-            _ => 1,
-        };
+    /// bytes, circuits), and how much of it the tile has: the arrays' and the Beaver
+    /// lanes' work at the cut's elements, messages and the GC engines' work in
+    /// proportion. So no step of a tile needs what a step before it leaves to a later
+    /// tile.
+    pub fn tile_range(&self, k: u32, t: u32, cut: Cut) -> (u64, u64) {
         let a = self.amount();
-        (start_aligned(a, k, t, q), part_aligned(a, k, t, q))
+        let at = |k: u32| {
+            if self.on_lanes() {
+                start_aligned(a, k, t, cut.every)
+            } else if cut.elements == 0 {
+                start_aligned(a, k, t, 1)
+            } else {
+                let e = start_aligned(cut.elements, k, t, cut.every);
+                (u128::from(a) * u128::from(e) / u128::from(cut.elements)) as u64
+            }
+        };
+        (at(k), at(k + 1) - at(k))
     }
 }
 
@@ -578,6 +616,7 @@ fn tile_node(
     lines: &BTreeMap<Unit, Timeline>,
     steps: &[Step],
     node: usize,
+    cut: Cut,
     tiles: u32,
     from: u64,
 ) -> Tiled {
@@ -591,7 +630,7 @@ fn tile_node(
         for (j, step) in steps.iter().enumerate() {
             let mut next = ready;
             for w in step {
-                let piece = w.with_amount(w.part(k, tiles, timer.c.mac_lanes));
+                let piece = w.with_amount(w.part(k, tiles, cut));
                 let (busy, then) = timer.time(&piece);
                 if busy == 0 {
                     continue;
@@ -770,7 +809,15 @@ pub fn schedule(
         loop {
             let tiles = t as u32;
             if largest(t) * elem_bytes <= buffer {
-                let trial = tile_node(&timer, &lines, &steps, i, tiles, operands_ready);
+                let trial = tile_node(
+                    &timer,
+                    &lines,
+                    &steps,
+                    i,
+                    Cut::of(&steps, node.elements, config.mac_lanes),
+                    tiles,
+                    operands_ready,
+                );
                 if best.as_ref().is_none_or(|b| trial.end < b.end) {
                     best = Some(trial);
                 }
@@ -946,11 +993,10 @@ impl Schedule {
             if want != ns.steps {
                 v.push(format!("{}: steps differ from the operator's", ns.label));
             }
+            let cut = Cut::of(&ns.steps, node.elements, self.config.mac_lanes);
             for (j, step) in ns.steps.iter().enumerate() {
                 for w in step {
-                    let parts: u64 = (0..ns.tiles)
-                        .map(|k| w.part(k, ns.tiles, self.config.mac_lanes))
-                        .sum();
+                    let parts: u64 = (0..ns.tiles).map(|k| w.part(k, ns.tiles, cut)).sum();
                     if parts != w.amount() {
                         v.push(format!("{}: step {j} split loses work", ns.label));
                     }

@@ -3,16 +3,16 @@
 #![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
 use perf_model::spec::{Circa, Coeffs, LayerOp, Poly};
-use perf_model::CheckedSpec;
+use perf_model::{AcceleratorConfig, CheckedSpec, Device, NetworkProfile};
+use scheduler::schedule::{schedule, Cut, ScheduleOptions, Unit, Work};
 use scheduler::{Operator, TwoPcGraph};
 use std::path::Path;
 
-#[test]
-fn lenet_with_polynomial_and_circa_sites() {
+/// LeNet-5 with per-channel polynomials at its convolutional sites and Circa ReLU (8
+/// dropped bits) at its dense ones.
+fn lenet_sites() -> TwoPcGraph {
     let path = format!("{}/../examples/lenet5.yaml", env!("CARGO_MANIFEST_DIR"));
     let mut spec = CheckedSpec::load(Path::new(&path)).unwrap().spec().clone();
-    // Convolutional sites (6 and 16 channels) become per-channel polynomials,
-    // dense sites Circa ReLU with 8 dropped bits.
     let mut site = 0;
     for layer in &mut spec.layers {
         if layer.op == LayerOp::Relu {
@@ -30,7 +30,12 @@ fn lenet_with_polynomial_and_circa_sites() {
             site += 1;
         }
     }
-    let g = TwoPcGraph::build(&CheckedSpec::new(spec, Path::new(&path)).unwrap());
+    TwoPcGraph::build(&CheckedSpec::new(spec, Path::new(&path)).unwrap())
+}
+
+#[test]
+fn lenet_with_polynomial_and_circa_sites() {
+    let g = lenet_sites();
     let t = g.totals();
     assert_eq!(
         (t.relu_elements, t.poly_elements, t.circa_elements),
@@ -58,4 +63,77 @@ fn lenet_with_polynomial_and_circa_sites() {
         2
     );
     assert!(g.to_table().contains("beaver-poly") && g.to_table().contains("circa-relu"));
+}
+
+/// The server adds the client's re-share into its own share (a polynomial's, Circa's)
+/// only once the message has arrived: in every tile, the last step is that addition,
+/// on the MAC arrays, and starts no earlier than the client's flight is ready.
+#[test]
+fn a_reshare_is_added_only_after_it_has_arrived() {
+    let g = lenet_sites();
+    let d = Device::find("zcu102").unwrap();
+    let c = AcceleratorConfig::for_device(&d, g.fixed_point());
+    let lan = NetworkProfile::find("lan").unwrap();
+    let s = schedule(&g, &c, &d, &lan, ScheduleOptions::default()).unwrap();
+    let mut checked = 0;
+    for (i, node) in g.nodes() {
+        if !matches!(
+            node.op,
+            Operator::BeaverPoly { .. } | Operator::CircaRelu { .. }
+        ) {
+            continue;
+        }
+        let tasks: Vec<_> = s.tasks.iter().filter(|t| t.node == i.index()).collect();
+        let tiles = tasks.iter().map(|t| t.tile).max().unwrap() + 1;
+        for tile in 0..tiles {
+            let of_tile: Vec<_> = tasks.iter().filter(|t| t.tile == tile).collect();
+            if of_tile.is_empty() {
+                continue;
+            }
+            let last = of_tile.iter().map(|t| t.step).max().unwrap();
+            let add: Vec<_> = of_tile.iter().filter(|t| t.step == last).collect();
+            assert!(
+                add.iter()
+                    .all(|t| matches!(t.unit, Unit::ServerMac | Unit::ClientMac)),
+                "{}: {add:?}",
+                node.label
+            );
+            let sent = of_tile
+                .iter()
+                .filter(|t| t.step == last - 1 && t.unit == Unit::LinkC2s)
+                .map(|t| t.ready)
+                .max()
+                .unwrap_or_else(|| panic!("{}: no re-share before the addition", node.label));
+            assert!(add.iter().all(|t| t.start >= sent), "{}", node.label);
+            checked += 1;
+        }
+    }
+    assert!(checked >= 4, "{checked} tiles checked");
+    // And each tile adds exactly the elements its own flight carried.
+    let bytes = u64::from(g.fixed_point().ring_bits / 8);
+    let mut cut_alike = 0;
+    for ns in s.nodes.iter().filter(|n| n.steps.len() >= 2) {
+        let [.., sent, add] = &ns.steps[..] else {
+            unreachable!()
+        };
+        let (Some(sent), [Work::Elementwise { .. }]) = (
+            sent.iter().find(|w| matches!(w, Work::SendC2s { .. })),
+            &add[..],
+        ) else {
+            continue;
+        };
+        let cut = Cut::of(&ns.steps, ns.elements, c.mac_lanes);
+        for k in 0..ns.tiles {
+            let (first, len) = add[0].tile_range(k, ns.tiles, cut);
+            assert_eq!(
+                sent.tile_range(k, ns.tiles, cut),
+                (first * bytes, len * bytes),
+                "{} tile {k} of {}",
+                ns.label,
+                ns.tiles
+            );
+        }
+        cut_alike += 1;
+    }
+    assert_eq!(cut_alike, 4, "two polynomials and two Circa ReLUs");
 }
