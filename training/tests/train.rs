@@ -6,6 +6,7 @@
 
 use perf_model::{AcceleratorConfig, CheckedSpec, CostModel, Device, NetworkProfile};
 use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard};
 use tch::nn::{self, ModuleT};
 use tch::{Kind, Tensor};
 use training::data::{Dataset, DatasetKind, FASHION_MNIST_DIR};
@@ -13,6 +14,17 @@ use training::latency::{LatencyModel, Objective};
 use training::net::{Choice, SearchSpace};
 use training::train::{run, Job, Method, TrainConfig};
 use training::SpecNet;
+
+/// libtorch's random generator is one per process: a test that seeds it and draws
+/// from it (training, the ring evaluation's random shares) gets other draws than its
+/// seed says when another test draws at the same time. The tests here take turns.
+static TORCH_RNG: Mutex<()> = Mutex::new(());
+
+fn turn() -> MutexGuard<'static, ()> {
+    TORCH_RNG
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
 
 fn example(name: &str) -> CheckedSpec {
     let path = format!("{}/../examples/{name}.yaml", env!("CARGO_MANIFEST_DIR"));
@@ -62,6 +74,7 @@ fn job<'a>(spec: &'a CheckedSpec, data: &'a Dataset, config: TrainConfig, dir: &
 
 #[test]
 fn gates_and_coefficients_receive_gradients() {
+    let _turn = turn();
     let spec = example("lenet5");
     let vs = nn::VarStore::new(tch::Device::Cpu);
     // The spec's ReLU starts below the polynomial, so the polynomials are in use.
@@ -91,6 +104,7 @@ fn gates_and_coefficients_receive_gradients() {
 
 #[test]
 fn latency_falls_as_lambda_rises() {
+    let _turn = turn();
     let spec = example("lenet5");
     let ds = data();
     let mut last = f64::INFINITY;
@@ -115,6 +129,7 @@ fn latency_falls_as_lambda_rises() {
 
 #[test]
 fn budget_is_met_and_an_impossible_one_refused() {
+    let _turn = turn();
     let spec = example("lenet5");
     let ds = data();
     let lat = |plan: Choice| {
@@ -150,6 +165,7 @@ fn budget_is_met_and_an_impossible_one_refused() {
 
 #[test]
 fn resume_gives_the_weights_of_an_uninterrupted_run() {
+    let _turn = turn();
     let spec = example("lenet5");
     let ds = data();
     let cfg = TrainConfig {
@@ -194,6 +210,7 @@ fn resume_gives_the_weights_of_an_uninterrupted_run() {
 
 #[test]
 fn trained_spec_and_weights_reload_to_the_same_network() {
+    let _turn = turn();
     let spec = example("mlp");
     let ds = data();
     let dir = out("reload");
@@ -227,6 +244,7 @@ fn trained_spec_and_weights_reload_to_the_same_network() {
 
 #[test]
 fn distribution_aware_fit_of_relu_under_a_gaussian() {
+    let _turn = turn();
     // Least squares of ReLU on N(0, 1): w2 = b = 1 / (2 sqrt(2 pi)), w1 = 1/2.
     tch::manual_seed(5);
     let x = Tensor::randn([2, 400_000], (Kind::Double, tch::Device::Cpu));
@@ -254,6 +272,7 @@ fn distribution_aware_fit_of_relu_under_a_gaussian() {
 
 #[test]
 fn distillation_from_a_relu_teacher_adds_its_term() {
+    let _turn = turn();
     let spec = example("mlp");
     let ds = data();
     let tdir = out("teacher");
