@@ -409,6 +409,13 @@ pub struct NodeSchedule {
     pub bound: u64,
 }
 
+impl NodeSchedule {
+    /// Where its tiles were cut, on an array of `lanes` lanes.
+    pub fn cut(&self, lanes: u32) -> Cut {
+        Cut::of(&self.steps, self.elements, lanes)
+    }
+}
+
 /// Busy cycles and utilisation of one unit.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct UnitUse {
@@ -561,7 +568,8 @@ impl Work {
                 (u128::from(a) * u128::from(e) / u128::from(cut.elements)) as u64
             }
         };
-        (at(k), at(k + 1) - at(k))
+        let (first, next) = (at(k), at(k + 1));
+        (first, next - first)
     }
 }
 
@@ -794,6 +802,7 @@ pub fn schedule(
             .min(if only_array { whole } else { u64::MAX })
             .max(need)
             .min(node.elements.max(1));
+        let cut = Cut::of(&steps, node.elements, config.mac_lanes);
         let operands_ready = graph
             .operands(idx)
             .iter()
@@ -809,15 +818,7 @@ pub fn schedule(
         loop {
             let tiles = t as u32;
             if largest(t) * elem_bytes <= buffer {
-                let trial = tile_node(
-                    &timer,
-                    &lines,
-                    &steps,
-                    i,
-                    Cut::of(&steps, node.elements, config.mac_lanes),
-                    tiles,
-                    operands_ready,
-                );
+                let trial = tile_node(&timer, &lines, &steps, i, cut, tiles, operands_ready);
                 if best.as_ref().is_none_or(|b| trial.end < b.end) {
                     best = Some(trial);
                 }
@@ -993,7 +994,7 @@ impl Schedule {
             if want != ns.steps {
                 v.push(format!("{}: steps differ from the operator's", ns.label));
             }
-            let cut = Cut::of(&ns.steps, node.elements, self.config.mac_lanes);
+            let cut = ns.cut(self.config.mac_lanes);
             for (j, step) in ns.steps.iter().enumerate() {
                 for w in step {
                     let parts: u64 = (0..ns.tiles).map(|k| w.part(k, ns.tiles, cut)).sum();

@@ -4,7 +4,7 @@
 
 use perf_model::spec::{Circa, Coeffs, LayerOp, Poly};
 use perf_model::{AcceleratorConfig, CheckedSpec, Device, NetworkProfile};
-use scheduler::schedule::{schedule, Cut, ScheduleOptions, Unit, Work};
+use scheduler::schedule::{schedule, ScheduleOptions, Unit, Work};
 use scheduler::{Operator, TwoPcGraph};
 use std::path::Path;
 
@@ -122,7 +122,7 @@ fn a_reshare_is_added_only_after_it_has_arrived() {
         ) else {
             continue;
         };
-        let cut = Cut::of(&ns.steps, ns.elements, c.mac_lanes);
+        let cut = ns.cut(c.mac_lanes);
         for k in 0..ns.tiles {
             let (first, len) = add[0].tile_range(k, ns.tiles, cut);
             assert_eq!(

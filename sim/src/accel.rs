@@ -33,7 +33,7 @@ use crate::twopc::model::{Network, NodeKind, Weights};
 use crate::twopc::vectors::{TestVectors, VectorSet};
 use crate::verilator::{HarnessError, VerilatedDesign};
 use hdl::accel::{self, CoefWalk, Instr, Memories, Op};
-use scheduler::schedule::{Cut, Schedule, Unit, Work};
+use scheduler::schedule::{Schedule, Unit, Work};
 use std::path::Path;
 
 /// The server's arrays of a private inference's test vectors.
@@ -521,8 +521,7 @@ pub fn compile(
             .iter()
             .find(|w| w.units().contains(&t.unit))
             .ok_or_else(|| bad(i, format!("a {:?} task without its work", t.unit)))?;
-        let cut = Cut::of(&ns.steps, ns.elements, lanes);
-        let (first, len) = work.tile_range(t.tile, ns.tiles, cut);
+        let (first, len) = work.tile_range(t.tile, ns.tiles, ns.cut(lanes));
         let (g, count) = (first / ln, len as u16);
         let node = &net.nodes[i];
         let row16 = |r: u64| r as u16;
