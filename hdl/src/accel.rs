@@ -35,8 +35,9 @@
 //!   polynomial's `z` plus the client's re-share in aux).
 //! - `WALK` (Beaver program): how the next `POLY` walks the coefficients
 //!   ([`CoefWalk`]), from which of its row groups; it loads at once.
-//! - `POLY` (Beaver program): `count` elements through the Beaver lanes, one row of
-//!   `LANES` a cycle: x from activation row `a`, the pair's shares and `d` from
+//! - `POLY` (Beaver program): `count` elements through the Beaver lanes, `BL` of a
+//!   row of `LANES` a cycle (a row in `LANES / BL` cycles, the last one in as many as
+//!   its elements need): x from activation row `a`, the pair's shares and `d` from
 //!   Beaver row `b`, the coefficients as the last `WALK` says; `z` into Beaver row
 //!   `b` ([`poly_share`](crate::beaver::poly_share) as party 0), written
 //!   [`units::beaver_array`] latency cycles after the operands' issue.
@@ -305,14 +306,16 @@ impl Instr {
             | u128::from(self.w)
     }
 
-    /// Cycles the array is held issuing it on `lanes` lanes.
-    pub fn busy(&self, lanes: u64) -> u64 {
+    /// Cycles its unit is held issuing it: the array on `lanes` lanes, or
+    /// `beaver_lanes` Beaver lanes.
+    pub fn busy(&self, lanes: u64, beaver_lanes: u64) -> u64 {
         match self.op {
             Op::End | Op::Geom | Op::Tile | Op::Walk => 0,
             Op::Dot | Op::Conv => {
                 units::mac_array_dots(self.count.into(), self.depth.into(), lanes)
             }
-            Op::Add | Op::Poly => u64::from(self.count).div_ceil(lanes),
+            Op::Add => u64::from(self.count).div_ceil(lanes),
+            Op::Poly => u64::from(self.count).div_ceil(beaver_lanes),
         }
     }
 }
@@ -371,6 +374,8 @@ pub enum AccelError {
 pub struct Memories {
     /// Lanes (banks).
     pub lanes: usize,
+    /// Beaver lanes (they share the banks).
+    pub beaver_lanes: usize,
     /// Activation banks.
     pub act: Vec<Vec<u64>>,
     /// Aux banks.
@@ -387,10 +392,11 @@ pub struct Memories {
 }
 
 impl Memories {
-    /// Empty (zero) memories of `lanes` banks.
-    pub fn new(lanes: usize) -> Memories {
+    /// Empty (zero) memories of `lanes` banks, for `beaver_lanes` Beaver lanes.
+    pub fn new(lanes: usize, beaver_lanes: usize) -> Memories {
         Memories {
             lanes,
+            beaver_lanes,
             act: vec![vec![0; 1 << ROW_BITS]; lanes],
             aux: vec![vec![0; 1 << ROW_BITS]; lanes],
             weights: vec![vec![0; 1 << WEIGHT_BITS]; lanes],
@@ -445,10 +451,14 @@ fn check_field(index: usize, what: &'static str, value: u64, bits: u32) -> Resul
     }
 }
 
-/// Checks a program for `lanes` lanes: fields within their bits and addresses within
-/// the memories, starts in order with the array free. Returns each instruction's
-/// (issue, end of issue, results written) cycles.
-pub fn check(program: &[Instr], lanes: usize) -> Result<Vec<(u64, u64, u64)>, AccelError> {
+/// Checks a program for `lanes` lanes and `beaver_lanes` Beaver lanes: fields within
+/// their bits and addresses within the memories, starts in order with each unit free.
+/// Returns each instruction's (issue, end of issue, results written) cycles.
+pub fn check(
+    program: &[Instr],
+    lanes: usize,
+    beaver_lanes: usize,
+) -> Result<Vec<(u64, u64, u64)>, AccelError> {
     let beaver = program.iter().filter(|i| i.beaver()).count();
     let longest = beaver.max(program.len() - beaver) + 1;
     if longest > 1 << PROG_BITS {
@@ -533,7 +543,7 @@ pub fn check(program: &[Instr], lanes: usize) -> Result<Vec<(u64, u64, u64)>, Ac
                 free: *unit_free,
             });
         }
-        *unit_free = start + i.busy(lanes64);
+        *unit_free = start + i.busy(lanes64, beaver_lanes as u64);
         out.push((start, *unit_free, *unit_free + delay as u64 - 1));
     }
     Ok(out)
@@ -541,7 +551,7 @@ pub fn check(program: &[Instr], lanes: usize) -> Result<Vec<(u64, u64, u64)>, Ac
 
 /// The golden model: runs `program` on `mem` (results as the hardware writes them).
 pub fn run(program: &[Instr], mem: &mut Memories) -> Result<(), AccelError> {
-    check(program, mem.lanes)?;
+    check(program, mem.lanes, mem.beaver_lanes)?;
     let l = RING_BITS;
     let (mut geom, mut tile, mut walk) = (0u128, 0u128, 0u128);
     for i in program {
@@ -643,18 +653,54 @@ pub fn lane_counts_up_to(most: u32) -> impl Iterator<Item = u32> {
     LANE_COUNTS.into_iter().rev().filter(move |&l| l <= most)
 }
 
-/// The Verilog of the accelerator with `lanes` MAC lanes (one of [`LANE_COUNTS`]).
+/// The Beaver lane counts the top level with `lanes` MAC lanes is generated for,
+/// largest first: one per MAC lane, one per four, or one.
+pub fn beaver_lane_counts(lanes: u32) -> Vec<u32> {
+    let mut v: Vec<u32> = [lanes, lanes / 4, 1]
+        .into_iter()
+        .filter(|&b| b >= 1 && LANE_COUNTS.contains(&lanes))
+        .collect();
+    v.dedup();
+    v
+}
+
+/// The most Beaver lanes, at most `most`, the top level with `lanes` MAC lanes is
+/// generated for (`None` when `lanes` is not one of [`LANE_COUNTS`]).
+pub fn beaver_lanes_up_to(lanes: u32, most: u32) -> Option<u32> {
+    let counts = beaver_lane_counts(lanes);
+    let least = *counts.last()?;
+    Some(counts.into_iter().find(|&b| b <= most).unwrap_or(least))
+}
+
+/// The Beaver lanes of a top level with `lanes` MAC lanes for a configuration of
+/// `config_mac` MAC and `config_beaver` Beaver lanes: the configuration's share of the
+/// MAC lanes (at least one), down to a count the top level is generated for.
+pub fn beaver_lanes_for(lanes: u32, config_mac: u32, config_beaver: u32) -> Option<u32> {
+    let share = u64::from(lanes) * u64::from(config_beaver) / u64::from(config_mac.max(1));
+    beaver_lanes_up_to(lanes, share.clamp(1, u64::from(lanes)) as u32)
+}
+
+/// The Verilog of the accelerator with `lanes` MAC lanes (one of [`LANE_COUNTS`]) and
+/// `beaver_lanes` Beaver lanes (one of [`beaver_lane_counts`]).
 ///
 /// The block is built and generated on a thread of its own with a large stack: its
 /// memories and lanes are big values before they are boxed into the netlist.
-pub fn verilog(lanes: u32) -> Option<String> {
+pub fn verilog(lanes: u32, beaver_lanes: u32) -> Option<String> {
     let generate = move || {
-        Some(match lanes {
-            2 => crate::verilog(Accelerator::<2>::default()),
-            4 => crate::verilog(Accelerator::<4>::default()),
-            8 => crate::verilog(Accelerator::<8>::default()),
-            16 => crate::verilog(Accelerator::<16>::default()),
-            32 => crate::verilog(Accelerator::<32>::default()),
+        Some(match (lanes, beaver_lanes) {
+            (2, 2) => crate::verilog(Accelerator::<2, 2>::default()),
+            (2, 1) => crate::verilog(Accelerator::<2, 1>::default()),
+            (4, 4) => crate::verilog(Accelerator::<4, 4>::default()),
+            (4, 1) => crate::verilog(Accelerator::<4, 1>::default()),
+            (8, 8) => crate::verilog(Accelerator::<8, 8>::default()),
+            (8, 2) => crate::verilog(Accelerator::<8, 2>::default()),
+            (8, 1) => crate::verilog(Accelerator::<8, 1>::default()),
+            (16, 16) => crate::verilog(Accelerator::<16, 16>::default()),
+            (16, 4) => crate::verilog(Accelerator::<16, 4>::default()),
+            (16, 1) => crate::verilog(Accelerator::<16, 1>::default()),
+            (32, 32) => crate::verilog(Accelerator::<32, 32>::default()),
+            (32, 8) => crate::verilog(Accelerator::<32, 8>::default()),
+            (32, 1) => crate::verilog(Accelerator::<32, 1>::default()),
             _ => return None,
         })
     };
@@ -759,9 +805,13 @@ fn conv(i: &Instr, geom: u128, tile: u128, mem: &mut Memories) {
     }
 }
 
-/// The accelerator with `LANES` MAC lanes (a power of two from 2 to 32).
+/// The accelerator with `LANES` MAC lanes (a power of two from 2 to 32) and `BL`
+/// Beaver lanes (a power of two, at most `LANES`). With fewer Beaver lanes than banks, a
+/// `POLY` row takes `LANES / BL` cycles: in its `s`-th, Beaver lane `k` serves bank
+/// `s * BL + k`; the last, partial row only as many cycles as its elements need, so an
+/// instruction of `n` elements holds the lanes `ceil(n / BL)` cycles.
 #[derive(LogicBlock)]
-pub struct Accelerator<const LANES: usize> {
+pub struct Accelerator<const LANES: usize, const BL: usize> {
     /// Clock.
     pub clock: Signal<In, Clock>,
     /// Start the program from its first instruction (the cycle count is -1 the next
@@ -824,7 +874,7 @@ pub struct Accelerator<const LANES: usize> {
     wgt: [RAM<Bits<64>, WEIGHT_BITS>; LANES],
     prog: RAM<Bits<128>, PROG_BITS>,
     // The Beaver lanes, their memories, program and issue state.
-    beavers: [BeaverLane64; LANES],
+    beavers: [BeaverLane64; BL],
     xm: [RAM<Bits<64>, ROW_BITS>; LANES],
     pa: [RAM<Bits<64>, BEAVER_BITS>; LANES],
     pcm: [RAM<Bits<64>, BEAVER_BITS>; LANES],
@@ -844,6 +894,10 @@ pub struct Accelerator<const LANES: usize> {
     b_repk: DFF<Bits<12>>,
     b_perm1: DFF<Bits<COEF_BITS>>,
     b_perk: DFF<Bits<COEF_BITS>>,
+    // The row's sub-cycle: its first element, and the banks it serves.
+    b_soff: DFF<Bits<16>>,
+    b_smask: DFF<Bits<LANES>>,
+    bf_smask: DFF<Bits<LANES>>,
     pw_base: DFF<Bits<COEF_BITS>>,
     pw_repm1: DFF<Bits<12>>,
     pw_perm1: DFF<Bits<COEF_BITS>>,
@@ -949,6 +1003,7 @@ pub struct Accelerator<const LANES: usize> {
     b_free: Signal<Local, Bit>,
     b_last: Signal<Local, Bit>,
     b_lmask: Signal<Local, Bits<LANES>>,
+    b_rowend: Signal<Local, Bit>,
     // Constants.
     op_end: Constant<Bits<4>>,
     op_dot: Constant<Bits<4>>,
@@ -982,13 +1037,20 @@ pub struct Accelerator<const LANES: usize> {
     c1: Constant<Bits<COEF_BITS>>,
     k12_0: Constant<Bits<12>>,
     k12_1: Constant<Bits<12>>,
+    bl_c: Constant<Bits<16>>,
+    bl8: Constant<Bits<8>>,
+    bl_first: Constant<Bits<LANES>>,
 }
 
-impl<const LANES: usize> Default for Accelerator<LANES> {
+impl<const LANES: usize, const BL: usize> Default for Accelerator<LANES, BL> {
     fn default() -> Self {
         assert!(
             LANES.is_power_of_two() && (2..=32).contains(&LANES),
             "LANES must be a power of two from 2 to 32"
+        );
+        assert!(
+            BL.is_power_of_two() && BL <= LANES,
+            "BL must be a power of two up to LANES"
         );
         Self {
             clock: Default::default(),
@@ -1043,6 +1105,9 @@ impl<const LANES: usize> Default for Accelerator<LANES> {
             b_repk: Default::default(),
             b_perm1: Default::default(),
             b_perk: Default::default(),
+            b_soff: Default::default(),
+            b_smask: Default::default(),
+            bf_smask: Default::default(),
             pw_base: Default::default(),
             pw_repm1: Default::default(),
             pw_perm1: Default::default(),
@@ -1141,6 +1206,7 @@ impl<const LANES: usize> Default for Accelerator<LANES> {
             b_free: Default::default(),
             b_last: Default::default(),
             b_lmask: Default::default(),
+            b_rowend: Default::default(),
             op_end: Constant::new((Op::End as u64).into()),
             op_dot: Constant::new((Op::Dot as u64).into()),
             lanes_c: Constant::new((LANES as u64).into()),
@@ -1173,11 +1239,14 @@ impl<const LANES: usize> Default for Accelerator<LANES> {
             c1: Constant::new(1u64.into()),
             k12_0: Constant::new(0u64.into()),
             k12_1: Constant::new(1u64.into()),
+            bl_c: Constant::new((BL as u64).into()),
+            bl8: Constant::new((BL as u64).into()),
+            bl_first: Constant::new(((1u64 << BL) - 1).into()),
         }
     }
 }
 
-impl<const LANES: usize> Logic for Accelerator<LANES> {
+impl<const LANES: usize, const BL: usize> Logic for Accelerator<LANES, BL> {
     #[hdl_gen]
     fn update(&mut self) {
         dff_setup!(
@@ -1192,7 +1261,8 @@ impl<const LANES: usize> Logic for Accelerator<LANES> {
         );
         dff_setup!(
             self, clock, bpc, b_busy, b_left, b_xrow, b_row, b_cbase, b_repm1, b_repk, b_perm1,
-            b_perk, pw_base, pw_repm1, pw_perm1, pw_repk0, pw_perk0, bf_valid, u_fromz, f_fromz
+            b_perk, pw_base, pw_repm1, pw_perm1, pw_repk0, pw_perk0, bf_valid, u_fromz, f_fromz,
+            b_soff, b_smask, bf_smask
         );
         for s in 0..BEAVER_DELAY {
             self.bw_we[s].clock.next = self.clock.val();
@@ -1292,7 +1362,10 @@ impl<const LANES: usize> Logic for Accelerator<LANES> {
         self.b_start.next = self.binst.val().get_bits::<32>(96);
         self.b_op.next = self.binst.val().get_bits::<4>(92);
         self.b_last.next = self.b_left.q.val() <= self.lanes_c.val();
-        self.b_free.next = !self.b_busy.q.val() | self.b_last.val();
+        // The row's last sub-cycle: its last banks, or the instruction's last elements.
+        self.b_rowend.next = ((self.b_soff.q.val() + self.bl_c.val()) >= self.b_left.q.val())
+            | ((self.b_soff.q.val() + self.bl_c.val()) == self.lanes_c.val());
+        self.b_free.next = !self.b_busy.q.val() | (self.b_last.val() & self.b_rowend.val());
         self.b_go.next = self.running.q.val()
             & self.b_free.val()
             & (self.b_op.val() == self.op_poly.val())
@@ -1353,26 +1426,33 @@ impl<const LANES: usize> Logic for Accelerator<LANES> {
             self.cb[j].read_address.next = self.b_cbase.q.val() + self.b_perk.q.val();
             self.zm[j].read_address.next = self.u_arow.q.val().get_bits::<BEAVER_BITS>(0);
         }
+        self.bf_smask.d.next = self.b_smask.q.val();
         if self.b_busy.q.val() {
             self.bf_valid.d.next = true;
             self.bw_we[0].d.next = true;
             self.bw_row[0].d.next = self.b_row.q.val();
-            self.bw_mask[0].d.next = self.b_lmask.val();
-            self.b_xrow.d.next = self.b_xrow.q.val() + self.r1.val();
-            self.b_row.d.next = self.b_row.q.val() + self.rb1.val();
-            self.b_left.d.next = self.b_left.q.val() - self.lanes_c.val();
-            if self.b_repk.q.val() == self.b_repm1.q.val() {
-                self.b_repk.d.next = self.k12_0.val();
-                if self.b_perk.q.val() == self.b_perm1.q.val() {
-                    self.b_perk.d.next = self.c0.val();
+            self.bw_mask[0].d.next = self.b_lmask.val() & self.b_smask.q.val();
+            self.b_soff.d.next = self.b_soff.q.val() + self.bl_c.val();
+            self.b_smask.d.next = self.b_smask.q.val() << self.bl8.val();
+            if self.b_rowend.val() {
+                self.b_soff.d.next = self.zero16.val();
+                self.b_smask.d.next = self.bl_first.val();
+                self.b_xrow.d.next = self.b_xrow.q.val() + self.r1.val();
+                self.b_row.d.next = self.b_row.q.val() + self.rb1.val();
+                self.b_left.d.next = self.b_left.q.val() - self.lanes_c.val();
+                if self.b_repk.q.val() == self.b_repm1.q.val() {
+                    self.b_repk.d.next = self.k12_0.val();
+                    if self.b_perk.q.val() == self.b_perm1.q.val() {
+                        self.b_perk.d.next = self.c0.val();
+                    } else {
+                        self.b_perk.d.next = self.b_perk.q.val() + self.c1.val();
+                    }
                 } else {
-                    self.b_perk.d.next = self.b_perk.q.val() + self.c1.val();
+                    self.b_repk.d.next = self.b_repk.q.val() + self.k12_1.val();
                 }
-            } else {
-                self.b_repk.d.next = self.b_repk.q.val() + self.k12_1.val();
-            }
-            if self.b_last.val() {
-                self.b_busy.d.next = false;
+                if self.b_last.val() {
+                    self.b_busy.d.next = false;
+                }
             }
         }
         if self.b_go.val() {
@@ -1385,35 +1465,58 @@ impl<const LANES: usize> Logic for Accelerator<LANES> {
             self.b_perm1.d.next = self.pw_perm1.q.val();
             self.b_repk.d.next = self.pw_repk0.q.val();
             self.b_perk.d.next = self.pw_perk0.q.val();
+            self.b_soff.d.next = self.zero16.val();
+            self.b_smask.d.next = self.bl_first.val();
         }
-        for j in 0..LANES {
-            self.beavers[j].clock.next = self.clock.val();
-            self.beavers[j].party.next = false;
-            self.beavers[j].ready_out.next = true;
-            self.beavers[j].valid_in.next = self.bf_valid.q.val();
-            if self.bf_valid.q.val() & !self.beavers[j].ready_in.val() {
+        for k in 0..BL {
+            self.beavers[k].clock.next = self.clock.val();
+            self.beavers[k].party.next = false;
+            self.beavers[k].ready_out.next = true;
+            self.beavers[k].valid_in.next = self.bf_valid.q.val();
+            if self.bf_valid.q.val() & !self.beavers[k].ready_in.val() {
                 self.fault_q.d.next = true;
             }
-            self.beavers[j].x.next = self.xm[j].read_data.val();
-            self.beavers[j].a.next = self.pa[j].read_data.val();
-            self.beavers[j].c.next = self.pcm[j].read_data.val();
-            self.beavers[j].d.next = self.pd[j].read_data.val();
-            self.beavers[j].w2.next = self.cw2[j].read_data.val();
-            self.beavers[j].w1.next = self.cw1[j].read_data.val();
-            self.beavers[j].b.next = self.cb[j].read_data.val();
-            // The results, else nothing (the host does not write them).
-            self.zm[j].write_enable.next = false;
-            self.zm[j].write_address.next = self.b_row.q.val();
-            self.zm[j].write_data.next = self.beavers[j].y.val();
-            for s in (BEAVER_DELAY - 1)..BEAVER_DELAY {
-                self.zm[j].write_address.next = self.bw_row[s].q.val();
-                if self.bw_we[s].q.val() {
-                    self.zm[j].write_enable.next = self.bw_mask[s].q.val().get_bit(j);
-                    if !self.beavers[j].valid_out.val() {
-                        self.fault_q.d.next = true;
+            self.beavers[k].x.next = self.zero64.val();
+            self.beavers[k].a.next = self.zero64.val();
+            self.beavers[k].c.next = self.zero64.val();
+            self.beavers[k].d.next = self.zero64.val();
+            self.beavers[k].w2.next = self.zero64.val();
+            self.beavers[k].w1.next = self.zero64.val();
+            self.beavers[k].b.next = self.zero64.val();
+        }
+        // Beaver lane `k` takes bank `s * BL + k` in the row's `s`-th sub-cycle (`bl`
+        // carries `BL` into the generated indices).
+        for bl in BL..(BL + 1) {
+            for s in 0..(LANES / BL) {
+                for k in 0..BL {
+                    if self.bf_smask.q.val().get_bit(s * bl + k) {
+                        self.beavers[k].x.next = self.xm[s * bl + k].read_data.val();
+                        self.beavers[k].a.next = self.pa[s * bl + k].read_data.val();
+                        self.beavers[k].c.next = self.pcm[s * bl + k].read_data.val();
+                        self.beavers[k].d.next = self.pd[s * bl + k].read_data.val();
+                        self.beavers[k].w2.next = self.cw2[s * bl + k].read_data.val();
+                        self.beavers[k].w1.next = self.cw1[s * bl + k].read_data.val();
+                        self.beavers[k].b.next = self.cb[s * bl + k].read_data.val();
                     }
                 }
             }
+            for j in 0..LANES {
+                // The results, else nothing (the host does not write them).
+                self.zm[j].write_enable.next = false;
+                self.zm[j].write_address.next = self.b_row.q.val();
+                self.zm[j].write_data.next = self.beavers[j % bl].y.val();
+                for s in (BEAVER_DELAY - 1)..BEAVER_DELAY {
+                    self.zm[j].write_address.next = self.bw_row[s].q.val();
+                    if self.bw_we[s].q.val() & self.bw_mask[s].q.val().get_bit(j) {
+                        self.zm[j].write_enable.next = true;
+                        if !self.beavers[j % bl].valid_out.val() {
+                            self.fault_q.d.next = true;
+                        }
+                    }
+                }
+            }
+        }
+        for j in 0..LANES {
             self.pa[j].write_enable.next = self.ld_pa.val() & self.ld_lane.val().get_bit(j);
             self.pcm[j].write_enable.next = self.ld_pc.val() & self.ld_lane.val().get_bit(j);
             self.pd[j].write_enable.next = self.ld_pd.val() & self.ld_lane.val().get_bit(j);

@@ -2,8 +2,9 @@
 //! simulated on Verilator from a private inference's test vectors
 //! (`polympc private-infer --vectors`): every MAC-array and Beaver-lane task as an
 //! instruction at its start cycle, outputs against the golden model and the
-//! protocol's shares, cycles against the schedule. The top level has one Beaver lane
-//! per MAC lane, so the schedule is made with as many of each.
+//! protocol's shares, cycles against the schedule. The schedule is made for the top
+//! level's MAC and Beaver lanes: the configuration's, scaled down to the lanes asked
+//! for.
 
 use anyhow::{bail, Context, Result};
 use clap::Args;
@@ -40,6 +41,10 @@ pub struct AccelArgs {
     /// configuration's, that divide every convolution's output channels].
     #[arg(long)]
     lanes: Option<u32>,
+    /// Beaver lanes of the accelerator: the MAC lanes, a quarter of them, or 1
+    /// [default: the configuration's share of the MAC lanes, down to one of these].
+    #[arg(long)]
+    beaver_lanes: Option<u32>,
     /// Only these layers' tasks (labels, comma-separated, as `polympc graph` prints
     /// them), at their schedule's relative cycles; by default every MAC-array and
     /// Beaver task.
@@ -94,8 +99,27 @@ pub fn accel(a: &AccelArgs) -> Result<()> {
             )
         })?,
     };
-    let config_lanes = config.mac_lanes;
-    (config.mac_lanes, config.beaver_lanes) = (lanes, lanes);
+    let counts = hdl::accel::beaver_lane_counts(lanes);
+    if counts.is_empty() {
+        bail!("--lanes: the top level is generated for 2, 4, 8, 16 or 32 MAC lanes, not {lanes}");
+    }
+    let beaver_lanes = match a.beaver_lanes {
+        Some(b) if counts.contains(&b) => b,
+        Some(b) => bail!(
+            "--beaver-lanes: the top level with {lanes} MAC lanes is generated for {} \
+             Beaver lanes, not {b}",
+            counts
+                .iter()
+                .map(u32::to_string)
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        None => {
+            hdl::accel::beaver_lanes_for(lanes, config.mac_lanes, config.beaver_lanes).unwrap_or(1)
+        }
+    };
+    let (config_lanes, config_beaver) = (config.mac_lanes, config.beaver_lanes);
+    (config.mac_lanes, config.beaver_lanes) = (lanes, beaver_lanes);
     let s = schedule(
         &net.graph,
         &config,
@@ -128,12 +152,15 @@ pub fn accel(a: &AccelArgs) -> Result<()> {
         ProgressStyle::with_template("{spinner} {msg} {elapsed}").expect("a valid template"),
     );
     if !a.json {
-        if lanes != config_lanes {
-            eprintln!("{lanes} MAC lanes ({origin} has {config_lanes})");
+        if (lanes, beaver_lanes) != (config_lanes, config_beaver) {
+            eprintln!(
+                "{lanes} MAC lanes and {beaver_lanes} Beaver lanes ({origin} has \
+                 {config_lanes} and {config_beaver})"
+            );
         }
         bar.set_message(format!(
-            "building the {}-lane accelerator and running it on Verilator",
-            lanes
+            "building the accelerator ({lanes} MAC lanes, {beaver_lanes} Beaver lanes) \
+             and running it on Verilator"
         ));
         bar.enable_steady_tick(Duration::from_millis(200));
     }
@@ -145,6 +172,7 @@ pub fn accel(a: &AccelArgs) -> Result<()> {
         let mut j = serde_json::to_value(&r)?;
         j["passed"] = r.passed().into();
         j["configuration_lanes"] = config_lanes.into();
+        j["configuration_beaver_lanes"] = config_beaver.into();
         println!("{}", serde_json::to_string_pretty(&j)?);
     } else {
         println!(
@@ -162,11 +190,12 @@ pub fn accel(a: &AccelArgs) -> Result<()> {
             );
         }
         println!(
-            "{} instructions for {} tasks ({} lanes, {} on {}): {} issued at their start; \
-             last result at cycle {} (schedule: {}){}; {:.1} s",
+            "{} instructions for {} tasks ({} MAC lanes, {} Beaver lanes, {} on {}): {} \
+             issued at their start; last result at cycle {} (schedule: {}){}; {:.1} s",
             r.instructions,
             r.tasks,
             r.lanes,
+            r.beaver_lanes,
             a.fpga,
             a.net,
             r.on_time,

@@ -70,9 +70,9 @@ pub struct FlowArgs {
     /// Open the HTML report in a browser (`xdg-open`) at the end.
     #[arg(long)]
     pub open: bool,
-    /// MAC and Beaver lanes of the accelerator stage's top level (2, 4, 8, 16 or 32)
-    /// [default: `polympc accel`'s, the most up to the configuration's that divide
-    /// every convolution's output channels].
+    /// MAC lanes of the accelerator stage's top level (2, 4, 8, 16 or 32), with the
+    /// configuration's share of Beaver lanes [default: `polympc accel`'s, the most up
+    /// to the configuration's that divide every convolution's output channels].
     #[arg(long)]
     pub accel_lanes: Option<u32>,
     /// The iCE40 board of the board stage (`polympc bitstream`, then the host link's

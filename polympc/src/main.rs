@@ -773,21 +773,27 @@ fn hdl_cmd(a: &BlockArgs, out: &Path) -> Result<()> {
     // The top level: the most MAC lanes it is generated for, up to the configuration's.
     match hdl::accel::lane_counts_up_to(c.mac_lanes).next() {
         Some(n) if l == hdl::accel::RING_BITS => {
-            let v = hdl::accel::verilog(n).with_context(|| format!("no {n}-lane top level"))?;
-            let name = format!("accelerator_x{n}");
+            let b = hdl::accel::beaver_lanes_for(n, c.mac_lanes, c.beaver_lanes)
+                .with_context(|| format!("no {n}-lane top level"))?;
+            let v = hdl::accel::verilog(n, b)
+                .with_context(|| format!("no {n}-lane top level with {b} Beaver lanes"))?;
+            let name = format!("accelerator_x{n}b{b}");
             let file = format!("{name}.v");
             write(&out.join(&file), &v)?;
             let t = perf_model::accel::units::mac_array(l);
             println!(
-                "{:<18} {:<22} latency {:>2}, {n} of the configuration's {} MAC lanes",
-                name, file, t.latency, c.mac_lanes
+                "{:<18} {:<22} latency {:>2}, {n} of the configuration's {} MAC lanes, \
+                 {b} of its {} Beaver lanes",
+                name, file, t.latency, c.mac_lanes, c.beaver_lanes
             );
             manifest.push(serde_json::json!({
                 "block": name,
                 "file": file,
                 "ring_bits": l,
                 "lanes": n,
+                "beaver_lanes": b,
                 "configuration_lanes": c.mac_lanes,
+                "configuration_beaver_lanes": c.beaver_lanes,
                 "latency": t.latency,
                 "instances": 1,
             }));

@@ -235,6 +235,8 @@ fn figures(i: &Inputs, a: &FlowArgs, runs: &[StageRun]) -> Value {
             "image": a.first_image(),
             "lanes": i.accel["lanes"],
             "configuration_lanes": i.accel["configuration_lanes"],
+            "beaver_lanes": i.accel["beaver_lanes"],
+            "configuration_beaver_lanes": i.accel["configuration_beaver_lanes"],
             "tasks": i.accel["tasks"],
             "instructions": i.accel["instructions"],
             "on_time": i.accel["on_time"],
@@ -293,13 +295,19 @@ fn blocks(i: &Inputs, k: &Value) -> Vec<Block> {
     );
     let ar = &k["accelerator_run"];
     let accel_line = format!(
-        "the server's {} MAC-array and Beaver tasks on the {}-lane top level{}: last result at cycle {} (schedule: {}), {} elements differ from the protocol; {}",
+        "the server's {} MAC-array and Beaver tasks on the top level with {} MAC lanes and {} Beaver lanes{}: last result at cycle {} (schedule: {}), {} elements differ from the protocol; {}",
         ar["tasks"],
         ar["lanes"],
-        if ar["lanes"] == ar["configuration_lanes"] {
+        ar["beaver_lanes"],
+        if ar["lanes"] == ar["configuration_lanes"]
+            && ar["beaver_lanes"] == ar["configuration_beaver_lanes"]
+        {
             String::new()
         } else {
-            format!(" (the configuration has {})", ar["configuration_lanes"])
+            format!(
+                " (the configuration has {} and {})",
+                ar["configuration_lanes"], ar["configuration_beaver_lanes"]
+            )
         },
         ar["measured_ready_cycles"],
         ar["schedule_ready_cycles"],
@@ -537,8 +545,9 @@ fn blocks(i: &Inputs, k: &Value) -> Vec<Block> {
     ));
     b.push(Block::Heading("The accelerator on Verilator".into()));
     b.push(Block::Para(format!(
-        "The server's half of the schedule, every MAC-array and Beaver-lane task one instruction issued at the task's start cycle, on the accelerator's top level with {} MAC lanes and as many Beaver lanes, from the test vectors of a private inference (`accel/vectors/`): {} instructions, {} of {} tasks issued on time, last result at cycle {} where the schedule has it at {}. {} element-wise tasks of GC operators and Circa's ReLUs have no instruction yet; the server's shares of their outputs are loaded from the vectors. `polympc accel TRAINED-SPEC --vectors accel/vectors/image-{} --config explore/accelerator.yaml` reruns this.",
+        "The server's half of the schedule, every MAC-array and Beaver-lane task one instruction issued at the task's start cycle, on the accelerator's top level with {} MAC lanes and {} Beaver lanes, from the test vectors of a private inference (`accel/vectors/`): {} instructions, {} of {} tasks issued on time, last result at cycle {} where the schedule has it at {}. {} element-wise tasks of GC operators and Circa's ReLUs have no instruction yet; the server's shares of their outputs are loaded from the vectors. `polympc accel TRAINED-SPEC --vectors accel/vectors/image-{} --config explore/accelerator.yaml` reruns this.",
         ar["lanes"],
+        ar["beaver_lanes"],
         ar["instructions"],
         ar["on_time"],
         ar["tasks"],

@@ -71,14 +71,16 @@ pub enum CompileError {
         /// What is wrong.
         what: String,
     },
-    /// The schedule's Beaver lanes are not the top level's.
+    /// The top level is not generated for the schedule's Beaver lanes.
     #[error(
-        "the top level has a Beaver lane per MAC lane ({lanes}); the schedule has \
-         {schedule} Beaver lanes"
+        "the top level with {lanes} MAC lanes is generated for {counts:?} Beaver lanes; \
+         the schedule has {schedule}"
     )]
     BeaverLanes {
-        /// The top level's.
+        /// The MAC lanes.
         lanes: u32,
+        /// The Beaver lane counts the top level is generated for with them.
+        counts: Vec<u32>,
         /// The schedule's.
         schedule: u32,
     },
@@ -87,13 +89,24 @@ pub enum CompileError {
     Program(#[from] accel::AccelError),
 }
 
-/// Builds the accelerator with `lanes` lanes on Verilator (cached).
-pub fn design(lanes: u32) -> Result<VerilatedDesign, HarnessError> {
-    let v = accel::verilog(lanes).ok_or_else(|| HarnessError::Ports {
-        design: format!("accelerator-x{lanes}"),
-        message: CompileError::Lanes(lanes).to_string(),
+/// Builds the accelerator with `lanes` MAC lanes and `beaver_lanes` Beaver lanes on
+/// Verilator (cached).
+pub fn design(lanes: u32, beaver_lanes: u32) -> Result<VerilatedDesign, HarnessError> {
+    let name = format!("accelerator-x{lanes}b{beaver_lanes}");
+    let v = accel::verilog(lanes, beaver_lanes).ok_or_else(|| HarnessError::Ports {
+        design: name.clone(),
+        message: if accel::LANE_COUNTS.contains(&lanes) {
+            CompileError::BeaverLanes {
+                lanes,
+                counts: accel::beaver_lane_counts(lanes),
+                schedule: beaver_lanes,
+            }
+        } else {
+            CompileError::Lanes(lanes)
+        }
+        .to_string(),
     })?;
-    VerilatedDesign::build(&format!("accelerator-x{lanes}"), &v)
+    VerilatedDesign::build(&name, &v)
 }
 
 /// A compiled program with its memory image.
@@ -282,8 +295,17 @@ pub fn compile(
     if !accel::LANE_COUNTS.contains(&lanes) {
         return Err(CompileError::Lanes(lanes));
     }
+    let beaver_lanes = schedule.config.beaver_lanes;
+    let counts = accel::beaver_lane_counts(lanes);
+    if !counts.contains(&beaver_lanes) {
+        return Err(CompileError::BeaverLanes {
+            lanes,
+            counts,
+            schedule: beaver_lanes,
+        });
+    }
     let ln = u64::from(lanes);
-    let mut mem = Memories::new(lanes as usize);
+    let mut mem = Memories::new(lanes as usize, beaver_lanes as usize);
     let n = net.nodes.len();
     let bad = |node: usize, what: String| CompileError::Node {
         node,
@@ -475,12 +497,6 @@ pub fn compile(
             ..out(hwc[i])
         });
     }
-    if walks.iter().any(Option::is_some) && schedule.config.beaver_lanes != lanes {
-        return Err(CompileError::BeaverLanes {
-            lanes,
-            schedule: schedule.config.beaver_lanes,
-        });
-    }
     let mut program = Vec::new();
     let mut tasks = Vec::new();
     let mut mine: Vec<_> = schedule
@@ -647,7 +663,7 @@ pub fn compile(
             ));
         }
     }
-    accel::check(&program, lanes as usize)?;
+    accel::check(&program, lanes as usize, beaver_lanes as usize)?;
     Ok(Compiled {
         program,
         mem,
@@ -829,6 +845,8 @@ pub struct OutputCheck {
 pub struct Verification {
     /// MAC lanes.
     pub lanes: u32,
+    /// Beaver lanes.
+    pub beaver_lanes: u32,
     /// Instructions (setup words included).
     pub instructions: usize,
     /// The schedule's tasks run.
@@ -902,7 +920,8 @@ pub fn verify(
         .map(|t| t.4)
         .max()
         .unwrap_or(0);
-    let design = design(lanes)?;
+    let beaver_lanes = schedule.config.beaver_lanes;
+    let design = design(lanes, beaver_lanes)?;
     let trace = drive(&design, &c, schedule_ready + 2 * accel::DELAY as u64, vcd)?;
     let l = u64::from(lanes);
     let mismatches = |a: &[u64], b: &[u64]| a.iter().zip(b).filter(|(x, y)| x != y).count();
@@ -940,6 +959,7 @@ pub fn verify(
     let last_write = trace.writes.iter().chain(&trace.beaver_writes).max();
     Ok(Verification {
         lanes,
+        beaver_lanes,
         instructions: c.program.len(),
         tasks: c.tasks.len() + c.beaver_tasks.len(),
         offset: c.offset,

@@ -45,7 +45,7 @@ fn instr(start: u32, op: Op, count: u16, depth: u16, a: u16, b: u16, o: u16, w: 
 /// 2x7x7 input into 4 channels of 3x3, cut into two tiles.
 fn program(rng: &mut Lcg) -> (Vec<Instr>, Memories, Vec<Vec<u64>>) {
     let lanes = 2;
-    let mut mem = Memories::new(lanes);
+    let mut mem = Memories::new(lanes, lanes);
     let mut vec = |n: usize| (0..n).map(|_| rng.word()).collect::<Vec<u64>>();
     // Dense: x (7 elements) at row 0, masks at aux row 0, out at row 10.
     let (x, wd, masks) = (vec(7), vec(5 * 7), vec(5));
@@ -123,7 +123,7 @@ fn program(rng: &mut Lcg) -> (Vec<Instr>, Memories, Vec<Vec<u64>>) {
 fn hand_written_programs_run_bit_exact_at_their_cycles() {
     let mut rng = Lcg(7);
     let (prog, mem, want) = program(&mut rng);
-    let times = accel::check(&prog, 2).unwrap();
+    let times = accel::check(&prog, 2, 2).unwrap();
     let mut golden = mem.clone();
     accel::run(&prog, &mut golden).unwrap();
     assert_eq!(golden.act_vector(10, 5), want[0], "dense");
@@ -131,7 +131,7 @@ fn hand_written_programs_run_bit_exact_at_their_cycles() {
     assert_eq!(golden.act_vector(100, 36), want[2], "convolution");
     let c = Compiled::by_hand(prog.clone(), mem, USED);
     let last = times.iter().map(|t| t.2).max().unwrap();
-    let design = sim::accel::design(2).unwrap();
+    let design = sim::accel::design(2, 2).unwrap();
     let trace = drive(&design, &c, last + 10, None).unwrap();
     assert!(!trace.late && !trace.fault && trace.halted);
     let starts: Vec<u64> = prog
@@ -177,7 +177,7 @@ fn a_late_instruction_raises_late_and_rule_breaking_programs_are_refused() {
     // The addition due while the dense layer still issues.
     prog[1].start = 10;
     assert_eq!(
-        accel::check(&prog, 2).unwrap_err(),
+        accel::check(&prog, 2, 2).unwrap_err(),
         AccelError::Overlap {
             index: 1,
             start: 10,
@@ -185,31 +185,31 @@ fn a_late_instruction_raises_late_and_rule_breaking_programs_are_refused() {
         }
     );
     let c = Compiled::by_hand(prog, mem, USED);
-    let trace = drive(&sim::accel::design(2).unwrap(), &c, 400, None).unwrap();
+    let trace = drive(&sim::accel::design(2, 2).unwrap(), &c, 400, None).unwrap();
     assert!(trace.late, "issued at {:?}", trace.issues);
     assert_eq!(trace.issues[1], 27, "the addition waits for the array");
     // Out of memory, and too long.
     let far = instr(0, Op::Add, 8, 0, u16::MAX - 1, 0, 0, 0);
-    let e = accel::check(&[far], 2).unwrap_err().to_string();
+    let e = accel::check(&[far], 2, 2).unwrap_err().to_string();
     assert!(
         e.contains("instruction 0: a 65537") && e.contains("activation memory"),
         "{e}"
     );
     let many = vec![instr(0, Op::Add, 0, 0, 0, 0, 0, 0); 1 << accel::PROG_BITS];
     assert!(matches!(
-        accel::check(&many, 2),
+        accel::check(&many, 2, 2),
         Err(AccelError::TooLong { .. })
     ));
 }
 
-/// A polynomial of 4 channels on a [4, 3, 3] input kept channels last, on two lanes,
-/// in two tiles (9 and 9 rows, the second's walk starting mid-period) while the MAC
-/// array runs an addition; then the array adds the client's re-share to `z`.
-#[test]
-fn poly_runs_on_the_beaver_lanes_beside_the_array_and_adds_the_reshare() {
+/// A polynomial of 4 channels on a [4, 3, 3] input kept channels last, on two MAC
+/// lanes and `beaver` Beaver lanes, in two tiles (18 and 17 elements, the second's walk
+/// starting mid-period and its last row half full) while the MAC array runs an
+/// addition; then the array adds the client's re-share to `z`.
+fn poly_beside_the_array(beaver: usize) {
     let mut rng = Lcg(11);
     let lanes = 2;
-    let mut mem = Memories::new(lanes);
+    let mut mem = Memories::new(lanes, beaver);
     let mut vec = |n: usize| (0..n).map(|_| rng.word()).collect::<Vec<u64>>();
     let (x, a, c, d, recv) = (vec(36), vec(36), vec(36), vec(36), vec(36));
     // Small fixed-point coefficients per channel, and whole-word ones.
@@ -233,23 +233,31 @@ fn poly_runs_on_the_beaver_lanes_beside_the_array_and_adds_the_reshare() {
             bank[ch % 2][3 + ch / 2] = v[ch];
         }
     }
+    // Each tile holds the Beaver lanes ceil(n / beaver) cycles.
+    let (n0, n1) = (18u32, 17u32);
+    let busy = |n: u32| n.div_ceil(beaver as u32);
     let t0 = 4;
-    let t1 = t0 + 9;
-    let ready1 = t1 + 9 + BEAVER_DELAY as u32;
+    let t1 = t0 + busy(n0);
+    let ready1 = t1 + busy(n1) + BEAVER_DELAY as u32;
+    let n = (n0 + n1) as usize;
     let prog = vec![
         Instr::setup(walk.setup(0)),
-        Instr::poly(t0, 18, 0, 5),
+        Instr::poly(t0, n0 as u16, 0, 5),
         // The array adds beside the lanes.
         instr(t0, Op::Add, 6, 0, 50, 50, 60, 0),
         Instr::setup(walk.setup(9)),
-        Instr::poly(t1, 18, 9, 14),
-        instr(ready1, Op::Add, 36, 1, 5, 30, 70, 0),
+        Instr::poly(t1, n1 as u16, 9, 14),
+        instr(ready1, Op::Add, n as u16, 1, 5, 30, 70, 0),
     ];
-    let times = accel::check(&prog, lanes).unwrap();
-    assert_eq!(times[4], (13, 22, 22 + BEAVER_DELAY as u64 - 1));
+    let times = accel::check(&prog, lanes, beaver).unwrap();
+    let end1 = u64::from(t1 + busy(n1));
+    assert_eq!(
+        times[4],
+        (u64::from(t1), end1, end1 + BEAVER_DELAY as u64 - 1)
+    );
     let mut golden = mem.clone();
     accel::run(&prog, &mut golden).unwrap();
-    let want_z: Vec<u64> = (0..36)
+    let want_z: Vec<u64> = (0..n)
         .map(|e| {
             let ch = e % 4;
             let i = PolyInput {
@@ -270,42 +278,45 @@ fn poly_runs_on_the_beaver_lanes_beside_the_array_and_adds_the_reshare() {
         .map(|(z, r)| z.wrapping_add(*r))
         .collect();
     assert_eq!(
-        (0..36)
+        (0..n as u64)
             .map(|e| Memories::get(&golden.z, 5, e))
             .collect::<Vec<_>>(),
         want_z
     );
-    assert_eq!(golden.act_vector(70, 36), want_y, "z plus the re-share");
+    assert_eq!(golden.act_vector(70, n), want_y, "z plus the re-share");
     let c = Compiled::by_hand(prog, mem, USED);
     let trace = drive(
-        &sim::accel::design(2).unwrap(),
+        &sim::accel::design(lanes as u32, beaver as u32).unwrap(),
         &c,
         u64::from(ready1) + 40,
         None,
     )
     .unwrap();
     assert!(!trace.late && !trace.fault && trace.halted);
-    assert_eq!(trace.beaver_issues, vec![4, 13]);
-    assert_eq!(trace.issues, vec![4, u64::from(ready1)]);
-    let rows: Vec<u64> = (0..18).map(|g| 4 + g + BEAVER_DELAY as u64).collect();
-    assert_eq!(trace.beaver_writes, rows);
+    assert_eq!(trace.beaver_issues, vec![u64::from(t0), u64::from(t1)]);
+    assert_eq!(trace.issues, vec![u64::from(t0), u64::from(ready1)]);
+    // One write a cycle, each the cycle's lanes' results.
+    let writes: Vec<u64> = (u64::from(t0)..end1)
+        .map(|k| k + BEAVER_DELAY as u64)
+        .collect();
+    assert_eq!(trace.beaver_writes, writes);
     let out = |row: u64, n: u64| -> Vec<u64> {
         (0..n)
             .map(|k| trace.act[((row + k / 2) * 2 + k % 2) as usize])
             .collect()
     };
-    assert_eq!(out(70, 36), want_y);
+    assert_eq!(out(70, n as u64), want_y);
     let sums: Vec<u64> = p.iter().zip(&q).map(|(a, b)| a.wrapping_add(*b)).collect();
     assert_eq!(out(60, 6), sums);
     // The lanes are one unit: a second `POLY` due while the first issues is refused.
     let mut clash = c.program.clone();
-    clash[4].start = 10;
+    clash[4].start = t1 - 3;
     assert_eq!(
-        accel::check(&clash, lanes).unwrap_err(),
+        accel::check(&clash, lanes, beaver).unwrap_err(),
         AccelError::Overlap {
             index: 4,
-            start: 10,
-            free: 13
+            start: u64::from(t1 - 3),
+            free: u64::from(t1)
         }
     );
     let bad = [Instr::setup(
@@ -316,16 +327,40 @@ fn poly_runs_on_the_beaver_lanes_beside_the_array_and_adds_the_reshare() {
         }
         .setup(0),
     )];
-    let e = accel::check(&bad, lanes).unwrap_err().to_string();
+    let e = accel::check(&bad, lanes, beaver).unwrap_err().to_string();
     assert!(e.contains("coefficient memory"), "{e}");
+}
+
+#[test]
+fn poly_runs_on_the_beaver_lanes_beside_the_array_and_adds_the_reshare() {
+    poly_beside_the_array(2);
+}
+
+/// A single Beaver lane for two banks: a row in two cycles, the last half-full row in
+/// one.
+#[test]
+fn poly_on_fewer_beaver_lanes_takes_a_row_in_several_cycles() {
+    poly_beside_the_array(1);
 }
 
 #[test]
 fn the_top_level_of_every_lane_count_passes_lint() {
     for lanes in accel::LANE_COUNTS {
-        let v = accel::verilog(lanes).unwrap();
-        sim::verilator::lint(&format!("accelerator-x{lanes}"), &v)
-            .unwrap_or_else(|e| panic!("{lanes} lanes: {e}"));
+        let counts = accel::beaver_lane_counts(lanes);
+        assert_eq!(counts.first(), Some(&lanes));
+        assert_eq!(counts.last(), Some(&1));
+        for b in counts {
+            let v = accel::verilog(lanes, b).unwrap();
+            sim::verilator::lint(&format!("accelerator-x{lanes}b{b}"), &v)
+                .unwrap_or_else(|e| panic!("{lanes} lanes, {b} Beaver lanes: {e}"));
+        }
     }
-    assert!(accel::verilog(3).is_none());
+    assert!(accel::verilog(3, 1).is_none());
+    assert!(accel::verilog(8, 4).is_none());
+    assert!(accel::beaver_lane_counts(3).is_empty());
+    // A configuration's share of Beaver lanes, down to a count the top level has.
+    assert_eq!(accel::beaver_lanes_for(4, 64, 4), Some(1));
+    assert_eq!(accel::beaver_lanes_for(32, 64, 16), Some(8));
+    assert_eq!(accel::beaver_lanes_for(8, 8, 8), Some(8));
+    assert_eq!(accel::beaver_lanes_for(16, 16, 8), Some(4));
 }

@@ -324,21 +324,22 @@ fn relu_engine_replays_the_servers_garbling() {
 }
 
 /// Runs the server's MAC-array and Beaver tasks of `nodes` (all when `None`) of a
-/// schedule of `r`'s network (ZCU102, LAN, `lanes` MAC and Beaver lanes) on the
+/// schedule of `r`'s network (ZCU102, LAN, `lanes` MAC and `beaver` Beaver lanes) on the
 /// accelerator's top level, its memories loaded from the protocol's vectors. Every
 /// instruction issues at its task's start, the last result is written when the
 /// schedule says the last task's result is ready, and every truncation's and
 /// polynomial's output is the server's share the software run computed, in the golden
 /// model and on Verilator.
-fn server_on_the_accelerator(r: &Run, lanes: u32, only: Option<&[usize]>) {
+fn server_on_the_accelerator(r: &Run, lanes: u32, beaver: u32, only: Option<&[usize]>) {
     use perf_model::{AcceleratorConfig, Device, NetworkProfile};
     use scheduler::schedule::{schedule, ScheduleOptions, Unit};
     let d = Device::find("zcu102").unwrap();
     let mut c = AcceleratorConfig::for_device(&d, r.net.graph.fixed_point());
-    (c.mac_lanes, c.beaver_lanes) = (lanes, lanes);
+    (c.mac_lanes, c.beaver_lanes) = (lanes, beaver);
     let link = NetworkProfile::find("lan").unwrap();
     let s = schedule(&r.net.graph, &c, &d, &link, ScheduleOptions::default()).unwrap();
     let v = sim::accel::verify(&r.net, &r.w, &s, &r.server, only, None).unwrap();
+    assert_eq!((v.lanes, v.beaver_lanes), (lanes, beaver));
     let on_mac = s
         .tasks
         .iter()
@@ -386,7 +387,8 @@ fn server_on_the_accelerator(r: &Run, lanes: u32, only: Option<&[usize]>) {
     assert!(v.passed());
 }
 
-/// The MLP's whole server schedule on the accelerator (4 lanes); and a share that
+/// The MLP's whole server schedule on the accelerator (4 MAC lanes, 1 Beaver lane);
+/// and a share that
 /// differs from the protocol's is caught.
 #[test]
 fn the_accelerator_runs_the_mlps_server_schedule() {
@@ -397,7 +399,7 @@ fn the_accelerator_runs_the_mlps_server_schedule() {
     // No convolution: any lane count the top level has.
     assert_eq!(sim::accel::lanes_for(&r.net, 64), Some(32));
     assert_eq!(sim::accel::lanes_for(&r.net, 12), Some(8));
-    server_on_the_accelerator(&r, 4, None);
+    server_on_the_accelerator(&r, 4, 1, None);
     /// The run's shares, one truncation's first element off by one.
     struct Off<'a>(&'a TestVectors, usize);
     impl ServerShares for Off<'_> {
@@ -412,7 +414,7 @@ fn the_accelerator_runs_the_mlps_server_schedule() {
     let t = nodes(&r.net, |k| matches!(k, NodeKind::Truncate))[1];
     let d = Device::find("zcu102").unwrap();
     let mut c = AcceleratorConfig::for_device(&d, r.net.graph.fixed_point());
-    c.mac_lanes = 8;
+    (c.mac_lanes, c.beaver_lanes) = (8, 2);
     let link = NetworkProfile::find("lan").unwrap();
     let s = schedule(&r.net.graph, &c, &d, &link, ScheduleOptions::default()).unwrap();
     let v = sim::accel::verify(&r.net, &r.w, &s, &Off(&r.server, t), None, None).unwrap();
@@ -442,13 +444,15 @@ fn the_accelerator_runs_lenets_convolutions() {
     assert_eq!(sim::accel::lanes_for(&r.net, 64), Some(2));
     assert_eq!(sim::accel::lanes_for(&r.net, 1), None);
     let conv1 = [id("input"), id("conv1"), id("conv1.trunc")];
-    server_on_the_accelerator(&r, 2, Some(&conv1));
-    server_on_the_accelerator(&r, 4, Some(&[id("conv2"), id("conv2.trunc")]));
+    server_on_the_accelerator(&r, 2, 2, Some(&conv1));
+    server_on_the_accelerator(&r, 4, 1, Some(&[id("conv2"), id("conv2.trunc")]));
 }
 
 /// Polynomials on the Beaver lanes, the whole network's schedule: after a convolution
 /// (channels last), after max pooling (channels first, into a convolution) and after a
-/// dense layer, each its `z` plus the client's re-share, on 2 and 4 lanes.
+/// dense layer, each its `z` plus the client's re-share: on 2 MAC lanes with a Beaver
+/// lane each, and on 4 MAC lanes with a single Beaver lane that takes a row in 4 cycles
+/// (the last, partial row of a tile in fewer).
 #[test]
 fn the_accelerator_runs_polynomials_on_its_beaver_lanes() {
     let r = run("sim/tests/data/polys.yaml", 24);
@@ -456,6 +460,6 @@ fn the_accelerator_runs_polynomials_on_its_beaver_lanes() {
         nodes(&r.net, |k| matches!(k, NodeKind::Poly { .. })).len(),
         3
     );
-    server_on_the_accelerator(&r, 2, None);
-    server_on_the_accelerator(&r, 4, None);
+    server_on_the_accelerator(&r, 2, 2, None);
+    server_on_the_accelerator(&r, 4, 1, None);
 }
