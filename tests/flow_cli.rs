@@ -204,6 +204,13 @@ fn the_report_has_the_commands_figures_and_unchanged_stages_are_skipped() {
     assert_eq!(ar["lanes"], 4);
     assert_eq!(a["passed"], true);
     assert_eq!(ar["passed"], true);
+    assert_eq!(ar["beaver_lanes"], a["beaver_lanes"]);
+    let chosen_acc = perf_model::AcceleratorConfig::load(Path::new(acc)).unwrap();
+    assert_eq!(
+        a["beaver_lanes"],
+        hdl::accel::beaver_lanes_for(4, chosen_acc.mac_lanes, chosen_acc.beaver_lanes).unwrap(),
+        "the configuration's share of Beaver lanes"
+    );
     for (k, field) in [
         ("lanes", "lanes"),
         ("tasks", "tasks"),

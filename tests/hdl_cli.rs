@@ -76,8 +76,13 @@ fn hdl_writes_the_top_level_for_the_64_bit_ring() {
     let manifest: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(dir.join("blocks.json")).unwrap()).unwrap();
     let top = manifest.as_array().unwrap().last().unwrap();
-    assert_eq!(top["block"], format!("accelerator_x{lanes}"));
+    // The configuration's share of Beaver lanes, down to a count generated with them.
+    let beaver = hdl::accel::beaver_lanes_for(lanes, c.mac_lanes, c.beaver_lanes).unwrap();
+    assert!(beaver <= lanes.max(lanes * c.beaver_lanes / c.mac_lanes));
+    assert_eq!(top["block"], format!("accelerator_x{lanes}b{beaver}"));
     assert_eq!(top["lanes"], lanes);
+    assert_eq!(top["beaver_lanes"], beaver);
+    assert_eq!(top["configuration_beaver_lanes"], c.beaver_lanes);
     assert_eq!(
         top["latency"], 8,
         "a 64-bit MAC lane's 7 cycles and the write"
