@@ -173,7 +173,8 @@ fn the_accelerator_replays_the_written_vectors() {
     let compared = outs.iter().filter(|o| o["golden_vs_protocol"] == 0).count();
     assert_eq!(compared, 3, "the three truncations: {outs:?}");
     assert!(outs.iter().all(|o| o["verilator_vs_golden"] == 0));
-    // One layer, at its relative cycles, on a configuration's 8 lanes.
+    // One layer, at its relative cycles, on a configuration's 8 lanes and 2 Beaver
+    // lanes.
     let explored = dir.join("explored");
     let o = polympc(&["explore", &spec, "--out", explored.to_str().unwrap()]);
     assert!(o.status.success(), "{}", stderr(&o));
@@ -198,7 +199,14 @@ fn the_accelerator_replays_the_written_vectors() {
     let out = polympc(
         &[
             &base[..],
-            &["--layers", "dense3,dense3.trunc", "--config", &eight],
+            &[
+                "--layers",
+                "dense3,dense3.trunc",
+                "--config",
+                &eight,
+                "--beaver-lanes",
+                "2",
+            ],
         ]
         .concat(),
     );
@@ -206,7 +214,7 @@ fn the_accelerator_replays_the_written_vectors() {
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(
         text.contains("dense3.trunc")
-            && text.contains("(8 lanes")
+            && text.contains("(8 MAC lanes, 2 Beaver lanes")
             && text.contains("passed: bit-exact and cycle-exact"),
         "{text}"
     );
@@ -217,6 +225,13 @@ fn the_accelerator_replays_the_written_vectors() {
     fails_with(
         &[&base[..], &["--lanes", "3"]].concat(),
         &["2, 4, 8, 16 or 32 MAC lanes, not 3"],
+    );
+    fails_with(
+        &[&base[..], &["--lanes", "8", "--beaver-lanes", "4"]].concat(),
+        &[
+            "--beaver-lanes",
+            "8 MAC lanes is generated for 8, 2, 1 Beaver lanes, not 4",
+        ],
     );
     fails_with(
         &[&base[..], &["--layers", "conv9"]].concat(),

@@ -154,13 +154,13 @@ pub fn accel(a: &AccelArgs) -> Result<()> {
     if !a.json {
         if (lanes, beaver_lanes) != (config_lanes, config_beaver) {
             eprintln!(
-                "{lanes} MAC lanes and {beaver_lanes} Beaver lanes ({origin} has \
-                 {config_lanes} and {config_beaver})"
+                "{lanes} MAC lanes and {} ({origin} has {config_lanes} and {config_beaver})",
+                beaver_count(beaver_lanes)
             );
         }
         bar.set_message(format!(
-            "building the accelerator ({lanes} MAC lanes, {beaver_lanes} Beaver lanes) \
-             and running it on Verilator"
+            "building the accelerator ({lanes} MAC lanes, {}) and running it on Verilator",
+            beaver_count(beaver_lanes)
         ));
         bar.enable_steady_tick(Duration::from_millis(200));
     }
@@ -190,12 +190,12 @@ pub fn accel(a: &AccelArgs) -> Result<()> {
             );
         }
         println!(
-            "{} instructions for {} tasks ({} MAC lanes, {} Beaver lanes, {} on {}): {} \
-             issued at their start; last result at cycle {} (schedule: {}){}; {:.1} s",
+            "{} instructions for {} tasks ({} MAC lanes, {}, {} on {}): {} issued at their \
+             start; last result at cycle {} (schedule: {}){}; {:.1} s",
             r.instructions,
             r.tasks,
             r.lanes,
-            r.beaver_lanes,
+            beaver_count(r.beaver_lanes),
             a.fpga,
             a.net,
             r.on_time,
@@ -227,4 +227,9 @@ pub fn accel(a: &AccelArgs) -> Result<()> {
         println!("passed: bit-exact and cycle-exact");
     }
     Ok(())
+}
+
+/// `n Beaver lane(s)`.
+pub fn beaver_count(n: u32) -> String {
+    format!("{n} Beaver lane{}", if n == 1 { "" } else { "s" })
 }

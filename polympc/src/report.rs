@@ -295,10 +295,10 @@ fn blocks(i: &Inputs, k: &Value) -> Vec<Block> {
     );
     let ar = &k["accelerator_run"];
     let accel_line = format!(
-        "the server's {} MAC-array and Beaver tasks on the top level with {} MAC lanes and {} Beaver lanes{}: last result at cycle {} (schedule: {}), {} elements differ from the protocol; {}",
+        "the server's {} MAC-array and Beaver tasks on the top level with {} MAC lanes and {}{}: last result at cycle {} (schedule: {}), {} elements differ from the protocol; {}",
         ar["tasks"],
         ar["lanes"],
-        ar["beaver_lanes"],
+        crate::accel_cmd::beaver_count(u(&ar["beaver_lanes"]) as u32),
         if ar["lanes"] == ar["configuration_lanes"]
             && ar["beaver_lanes"] == ar["configuration_beaver_lanes"]
         {
@@ -545,9 +545,9 @@ fn blocks(i: &Inputs, k: &Value) -> Vec<Block> {
     ));
     b.push(Block::Heading("The accelerator on Verilator".into()));
     b.push(Block::Para(format!(
-        "The server's half of the schedule, every MAC-array and Beaver-lane task one instruction issued at the task's start cycle, on the accelerator's top level with {} MAC lanes and {} Beaver lanes, from the test vectors of a private inference (`accel/vectors/`): {} instructions, {} of {} tasks issued on time, last result at cycle {} where the schedule has it at {}. {} element-wise tasks of GC operators and Circa's ReLUs have no instruction yet; the server's shares of their outputs are loaded from the vectors. `polympc accel TRAINED-SPEC --vectors accel/vectors/image-{} --config explore/accelerator.yaml` reruns this.",
+        "The server's half of the schedule, every MAC-array and Beaver-lane task one instruction issued at the task's start cycle, on the accelerator's top level with {} MAC lanes and {}, from the test vectors of a private inference (`accel/vectors/`): {} instructions, {} of {} tasks issued on time, last result at cycle {} where the schedule has it at {}. {} element-wise tasks of GC operators and Circa's ReLUs have no instruction yet; the server's shares of their outputs are loaded from the vectors. `polympc accel TRAINED-SPEC --vectors accel/vectors/image-{} --config explore/accelerator.yaml` reruns this.",
         ar["lanes"],
-        ar["beaver_lanes"],
+        crate::accel_cmd::beaver_count(u(&ar["beaver_lanes"]) as u32),
         ar["instructions"],
         ar["on_time"],
         ar["tasks"],
