@@ -32,7 +32,12 @@ fn hdl_writes_every_block_and_a_manifest() {
     }
     let manifest: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(dir.join("blocks.json")).unwrap()).unwrap();
-    assert_eq!(manifest.as_array().unwrap().len(), 5);
+    // The five blocks, then the 16-bit top level.
+    assert_eq!(manifest.as_array().unwrap().len(), 6);
+    assert_eq!(manifest[5]["ring_bits"], 16);
+    assert_eq!(manifest[5]["frac_bits"], 7);
+    let top = std::fs::read_to_string(dir.join(manifest[5]["file"].as_str().unwrap())).unwrap();
+    assert!(top.contains("module top("));
     assert_eq!(
         manifest[1]["latency"], 3,
         "a 16-bit MAC lane: multiplier 2 + accumulate 1"
@@ -61,8 +66,8 @@ fn hdl_writes_every_block_and_a_manifest() {
     assert_eq!(manifest[2]["frac_bits"], 5);
 }
 
-/// On the 64-bit ring the accelerator's top level comes too, with the most lanes it is
-/// generated for up to the configuration's.
+/// The accelerator's top level comes too, with the most lanes it is generated for up to
+/// the configuration's.
 #[test]
 fn hdl_writes_the_top_level_for_the_64_bit_ring() {
     let dir = scratch("hdl-top");
@@ -79,7 +84,7 @@ fn hdl_writes_the_top_level_for_the_64_bit_ring() {
     // The configuration's share of Beaver lanes, down to a count generated with them.
     let beaver = hdl::accel::beaver_lanes_for(lanes, c.mac_lanes, c.beaver_lanes).unwrap();
     assert!(beaver <= lanes.max(lanes * c.beaver_lanes / c.mac_lanes));
-    assert_eq!(top["block"], format!("accelerator_x{lanes}b{beaver}"));
+    assert_eq!(top["block"], format!("accelerator64_x{lanes}b{beaver}"));
     assert_eq!(top["lanes"], lanes);
     assert_eq!(top["beaver_lanes"], beaver);
     assert_eq!(top["configuration_beaver_lanes"], c.beaver_lanes);

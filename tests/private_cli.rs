@@ -220,7 +220,11 @@ fn the_accelerator_replays_the_written_vectors() {
     );
     fails_with(
         &[&base[..], &["--config", &with("ring_bits", "32")]].concat(),
-        &["ring_bits-32.yaml", "64-bit ring, not 32 bits"],
+        &[
+            "ring_bits-32.yaml",
+            "ring (l = 32, f = 12) is not",
+            "(l = 64, f = 12)",
+        ],
     );
     fails_with(
         &[&base[..], &["--lanes", "3"]].concat(),

@@ -80,11 +80,15 @@ pub fn accel(a: &AccelArgs) -> Result<()> {
             format!("{}'s standard configuration", a.fpga),
         ),
     };
-    if config.ring_bits != hdl::accel::RING_BITS {
+    let fixed = net.graph.fixed_point();
+    if (config.ring_bits, config.frac_bits) != (fixed.ring_bits, fixed.frac_bits) {
         bail!(
-            "{origin}: the accelerator's top level is generated for the {}-bit ring, not {} bits",
-            hdl::accel::RING_BITS,
-            config.ring_bits
+            "{origin}: the configuration's ring (l = {}, f = {}) is not {}'s (l = {}, f = {})",
+            config.ring_bits,
+            config.frac_bits,
+            a.spec.display(),
+            fixed.ring_bits,
+            fixed.frac_bits
         );
     }
     let lanes = match a.lanes {

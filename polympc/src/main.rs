@@ -772,12 +772,12 @@ fn hdl_cmd(a: &BlockArgs, out: &Path) -> Result<()> {
     }));
     // The top level: the most MAC lanes it is generated for, up to the configuration's.
     match hdl::accel::lane_counts_up_to(c.mac_lanes).next() {
-        Some(n) if l == hdl::accel::RING_BITS => {
+        Some(n) if hdl::accel::RING_COUNTS.contains(&l) => {
             let b = hdl::accel::beaver_lanes_for(n, c.mac_lanes, c.beaver_lanes)
                 .with_context(|| format!("no {n}-lane top level"))?;
-            let v = hdl::accel::verilog(n, b)
+            let v = hdl::accel::verilog(l, c.frac_bits, n, b)
                 .with_context(|| format!("no {n}-lane top level with {b} Beaver lanes"))?;
-            let name = format!("accelerator_x{n}b{b}");
+            let name = format!("accelerator{l}_x{n}b{b}");
             let file = format!("{name}.v");
             write(&out.join(&file), &v)?;
             let t = perf_model::accel::units::mac_array(l);
@@ -790,6 +790,7 @@ fn hdl_cmd(a: &BlockArgs, out: &Path) -> Result<()> {
                 "block": name,
                 "file": file,
                 "ring_bits": l,
+                "frac_bits": c.frac_bits,
                 "lanes": n,
                 "beaver_lanes": b,
                 "configuration_lanes": c.mac_lanes,
@@ -799,8 +800,7 @@ fn hdl_cmd(a: &BlockArgs, out: &Path) -> Result<()> {
             }));
         }
         _ => println!(
-            "(no top level: it is generated for the 64-bit ring and 2 to 32 MAC lanes, \
-             not {l} bits and {} lanes)",
+            "(no top level: it is generated for 2 to 32 MAC lanes, not {})",
             c.mac_lanes
         ),
     }

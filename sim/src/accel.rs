@@ -84,18 +84,35 @@ pub enum CompileError {
         /// The schedule's.
         schedule: u32,
     },
+    /// The top level is not generated for this ring.
+    #[error(
+        "the accelerator's top level is generated for the 16-, 32- and 64-bit rings with \
+         fewer fractional bits than ring bits, not l = {l}, f = {f}"
+    )]
+    Ring {
+        /// The ring's bits.
+        l: u32,
+        /// Fractional bits.
+        f: u32,
+    },
     /// The program does not fit.
     #[error(transparent)]
     Program(#[from] accel::AccelError),
 }
 
-/// Builds the accelerator with `lanes` MAC lanes and `beaver_lanes` Beaver lanes on
-/// Verilator (cached).
-pub fn design(lanes: u32, beaver_lanes: u32) -> Result<VerilatedDesign, HarnessError> {
-    let name = format!("accelerator-x{lanes}b{beaver_lanes}");
-    let v = accel::verilog(lanes, beaver_lanes).ok_or_else(|| HarnessError::Ports {
+/// Builds the accelerator on the `l`-bit ring truncating by `f`, with `lanes` MAC lanes
+/// and `beaver_lanes` Beaver lanes, on Verilator (cached).
+pub fn design(
+    (l, f): (u32, u32),
+    lanes: u32,
+    beaver_lanes: u32,
+) -> Result<VerilatedDesign, HarnessError> {
+    let name = format!("accelerator-l{l}f{f}-x{lanes}b{beaver_lanes}");
+    let v = accel::verilog(l, f, lanes, beaver_lanes).ok_or_else(|| HarnessError::Ports {
         design: name.clone(),
-        message: if accel::LANE_COUNTS.contains(&lanes) {
+        message: if !accel::RING_COUNTS.contains(&l) || f >= l {
+            CompileError::Ring { l, f }
+        } else if accel::LANE_COUNTS.contains(&lanes) {
             CompileError::BeaverLanes {
                 lanes,
                 counts: accel::beaver_lane_counts(lanes),
@@ -304,8 +321,13 @@ pub fn compile(
             schedule: beaver_lanes,
         });
     }
+    let fixed = net.graph.fixed_point();
+    let (l, f) = (fixed.ring_bits, fixed.frac_bits);
+    if !accel::RING_COUNTS.contains(&l) || f >= l {
+        return Err(CompileError::Ring { l, f });
+    }
     let ln = u64::from(lanes);
-    let mut mem = Memories::new(lanes as usize, beaver_lanes as usize);
+    let mut mem = Memories::new(lanes as usize, beaver_lanes as usize).ring(l, f);
     let n = net.nodes.len();
     let bad = |node: usize, what: String| CompileError::Node {
         node,
@@ -663,7 +685,7 @@ pub fn compile(
             ));
         }
     }
-    accel::check(&program, lanes as usize, beaver_lanes as usize)?;
+    accel::check(&program, lanes as usize, beaver_lanes as usize, l)?;
     Ok(Compiled {
         program,
         mem,
@@ -921,8 +943,9 @@ pub fn verify(
         .max()
         .unwrap_or(0);
     let beaver_lanes = schedule.config.beaver_lanes;
-    let design = design(lanes, beaver_lanes)?;
-    let trace = drive(&design, &c, schedule_ready + 2 * accel::DELAY as u64, vcd)?;
+    let (l, f) = (c.mem.ring_bits, c.mem.frac_bits);
+    let design = design((l, f), lanes, beaver_lanes)?;
+    let trace = drive(&design, &c, schedule_ready + 2 * accel::delay(l), vcd)?;
     let l = u64::from(lanes);
     let mismatches = |a: &[u64], b: &[u64]| a.iter().zip(b).filter(|(x, y)| x != y).count();
     let outputs = c

@@ -7,10 +7,10 @@
 
 #![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
-use hdl::accel::{self, AccelError, CoefWalk, Geometry, Instr, Memories, Op, BEAVER_DELAY, DELAY};
+use hdl::accel::{self, AccelError, CoefWalk, Geometry, Instr, Memories, Op};
 use hdl::beaver::{poly_share, PolyInput};
 use hdl::mac::{truncate_share, DEFAULT_FRAC_BITS};
-use hdl::ring::mul;
+use hdl::ring::{mask, mul};
 use sim::accel::{drive, Compiled, Output, Used};
 
 mod common;
@@ -40,13 +40,18 @@ fn instr(start: u32, op: Op, count: u16, depth: u16, a: u16, b: u16, o: u16, w: 
     }
 }
 
-/// A program of two lanes: a dense layer of 5 rows (the last group half full), an
-/// addition of 3 elements right after it, then a 3x3 convolution with stride 2 on a
-/// 2x7x7 input into 4 channels of 3x3, cut into two tiles.
-fn program(rng: &mut Lcg) -> (Vec<Instr>, Memories, Vec<Vec<u64>>) {
+/// The rings the top level is generated for, each with the fractional bits it is
+/// tried with.
+const RINGS: [(u32, u32); 3] = [(64, DEFAULT_FRAC_BITS), (32, DEFAULT_FRAC_BITS), (16, 8)];
+
+/// A program of two lanes on the `l`-bit ring truncating by `f`: a dense layer of 5
+/// rows (the last group half full), an addition of 3 elements right after it, then a
+/// 3x3 convolution with stride 2 on a 2x7x7 input into 4 channels of 3x3, cut into two
+/// tiles.
+fn program(rng: &mut Lcg, (l, f): (u32, u32)) -> (Vec<Instr>, Memories, Vec<Vec<u64>>) {
     let lanes = 2;
-    let mut mem = Memories::new(lanes, lanes);
-    let mut vec = |n: usize| (0..n).map(|_| rng.word()).collect::<Vec<u64>>();
+    let mut mem = Memories::new(lanes, lanes).ring(l, f);
+    let mut vec = |n: usize| (0..n).map(|_| rng.word() & mask(l)).collect::<Vec<u64>>();
     // Dense: x (7 elements) at row 0, masks at aux row 0, out at row 10.
     let (x, wd, masks) = (vec(7), vec(5 * 7), vec(5));
     Memories::put(&mut mem.act, 0, &x);
@@ -87,18 +92,22 @@ fn program(rng: &mut Lcg) -> (Vec<Instr>, Memories, Vec<Vec<u64>>) {
         conv1,
     ];
     // What each should give, computed directly.
-    let trunc = |acc: u64| truncate_share(acc, DEFAULT_FRAC_BITS, 0, 64);
+    let trunc = |acc: u64| truncate_share(acc & mask(l), f, 0, l);
     let dot = |xs: &[u64], ws: &[u64], m: u64| {
         trunc(
             xs.iter()
                 .zip(ws)
-                .fold(m, |a, (&x, &w)| a.wrapping_add(mul(x, w, 64))),
+                .fold(m, |a, (&x, &w)| a.wrapping_add(mul(x, w, l))),
         )
     };
     let want_dense: Vec<u64> = (0..5)
         .map(|r| dot(&x, &wd[r * 7..(r + 1) * 7], masks[r]))
         .collect();
-    let want_add: Vec<u64> = p.iter().zip(&q).map(|(a, b)| a.wrapping_add(*b)).collect();
+    let want_add: Vec<u64> = p
+        .iter()
+        .zip(&q)
+        .map(|(a, b)| a.wrapping_add(*b) & mask(l))
+        .collect();
     let mut want_conv = vec![0u64; 36];
     for oc in 0..4 {
         for oy in 0..3 {
@@ -119,11 +128,18 @@ fn program(rng: &mut Lcg) -> (Vec<Instr>, Memories, Vec<Vec<u64>>) {
     (prog, mem, vec![want_dense, want_add, want_conv])
 }
 
+/// On every ring the top level is generated for.
 #[test]
 fn hand_written_programs_run_bit_exact_at_their_cycles() {
+    for ring in RINGS {
+        hand_written_program(ring);
+    }
+}
+
+fn hand_written_program((l, f): (u32, u32)) {
     let mut rng = Lcg(7);
-    let (prog, mem, want) = program(&mut rng);
-    let times = accel::check(&prog, 2, 2).unwrap();
+    let (prog, mem, want) = program(&mut rng, (l, f));
+    let times = accel::check(&prog, 2, 2, l).unwrap();
     let mut golden = mem.clone();
     accel::run(&prog, &mut golden).unwrap();
     assert_eq!(golden.act_vector(10, 5), want[0], "dense");
@@ -131,7 +147,7 @@ fn hand_written_programs_run_bit_exact_at_their_cycles() {
     assert_eq!(golden.act_vector(100, 36), want[2], "convolution");
     let c = Compiled::by_hand(prog.clone(), mem, USED);
     let last = times.iter().map(|t| t.2).max().unwrap();
-    let design = sim::accel::design(2, 2).unwrap();
+    let design = sim::accel::design((l, f), 2, 2).unwrap();
     let trace = drive(&design, &c, last + 10, None).unwrap();
     assert!(!trace.late && !trace.fault && trace.halted);
     let starts: Vec<u64> = prog
@@ -140,7 +156,7 @@ fn hand_written_programs_run_bit_exact_at_their_cycles() {
         .map(|i| u64::from(i.start))
         .collect();
     assert_eq!(trace.issues, starts);
-    // One write per group or row, each DELAY cycles after its last issue cycle.
+    // One write per group or row, each `delay(l)` cycles after its last issue cycle.
     let mut writes = Vec::new();
     for i in prog.iter().filter(|i| !matches!(i.op, Op::Geom | Op::Tile)) {
         let s = u64::from(i.start);
@@ -150,7 +166,7 @@ fn hand_written_programs_run_bit_exact_at_their_cycles() {
                 Op::Add => s + g,
                 _ => s + (g + 1) * (u64::from(i.depth) + 1) - 1,
             };
-            writes.push(last_issue + DELAY as u64);
+            writes.push(last_issue + accel::delay(l));
         }
     }
     assert_eq!(trace.writes, writes);
@@ -163,9 +179,9 @@ fn hand_written_programs_run_bit_exact_at_their_cycles() {
         }
         .read(|k| trace.act[((row + k / 2) * 2 + k % 2) as usize])
     };
-    assert_eq!(out(10, 5), want[0]);
-    assert_eq!(out(30, 3), want[1]);
-    assert_eq!(out(100, 36), want[2]);
+    assert_eq!(out(10, 5), want[0], "{l}-bit dense");
+    assert_eq!(out(30, 3), want[1], "{l}-bit add");
+    assert_eq!(out(100, 36), want[2], "{l}-bit convolution");
     // Memory the program does not write keeps what was loaded.
     assert_eq!(out(20, 3), golden.act_vector(20, 3));
 }
@@ -173,11 +189,11 @@ fn hand_written_programs_run_bit_exact_at_their_cycles() {
 #[test]
 fn a_late_instruction_raises_late_and_rule_breaking_programs_are_refused() {
     let mut rng = Lcg(9);
-    let (mut prog, mem, _) = program(&mut rng);
+    let (mut prog, mem, _) = program(&mut rng, RINGS[0]);
     // The addition due while the dense layer still issues.
     prog[1].start = 10;
     assert_eq!(
-        accel::check(&prog, 2, 2).unwrap_err(),
+        accel::check(&prog, 2, 2, 64).unwrap_err(),
         AccelError::Overlap {
             index: 1,
             start: 10,
@@ -185,19 +201,19 @@ fn a_late_instruction_raises_late_and_rule_breaking_programs_are_refused() {
         }
     );
     let c = Compiled::by_hand(prog, mem, USED);
-    let trace = drive(&sim::accel::design(2, 2).unwrap(), &c, 400, None).unwrap();
+    let trace = drive(&sim::accel::design(RINGS[0], 2, 2).unwrap(), &c, 400, None).unwrap();
     assert!(trace.late, "issued at {:?}", trace.issues);
     assert_eq!(trace.issues[1], 27, "the addition waits for the array");
     // Out of memory, and too long.
     let far = instr(0, Op::Add, 8, 0, u16::MAX - 1, 0, 0, 0);
-    let e = accel::check(&[far], 2, 2).unwrap_err().to_string();
+    let e = accel::check(&[far], 2, 2, 64).unwrap_err().to_string();
     assert!(
         e.contains("instruction 0: a 65537") && e.contains("activation memory"),
         "{e}"
     );
     let many = vec![instr(0, Op::Add, 0, 0, 0, 0, 0, 0); 1 << accel::PROG_BITS];
     assert!(matches!(
-        accel::check(&many, 2, 2),
+        accel::check(&many, 2, 2, 64),
         Err(AccelError::TooLong { .. })
     ));
 }
@@ -206,11 +222,11 @@ fn a_late_instruction_raises_late_and_rule_breaking_programs_are_refused() {
 /// lanes and `beaver` Beaver lanes, in two tiles (18 and 17 elements, the second's walk
 /// starting mid-period and its last row half full) while the MAC array runs an
 /// addition; then the array adds the client's re-share to `z`.
-fn poly_beside_the_array(beaver: usize) {
+fn poly_beside_the_array(beaver: usize, (l, f): (u32, u32)) {
     let mut rng = Lcg(11);
     let lanes = 2;
-    let mut mem = Memories::new(lanes, beaver);
-    let mut vec = |n: usize| (0..n).map(|_| rng.word()).collect::<Vec<u64>>();
+    let mut mem = Memories::new(lanes, beaver).ring(l, f);
+    let mut vec = |n: usize| (0..n).map(|_| rng.word() & mask(l)).collect::<Vec<u64>>();
     let (x, a, c, d, recv) = (vec(36), vec(36), vec(36), vec(36), vec(36));
     // Small fixed-point coefficients per channel, and whole-word ones.
     let (w2, w1, b) = (vec(4), vec(4), vec(4));
@@ -238,7 +254,8 @@ fn poly_beside_the_array(beaver: usize) {
     let busy = |n: u32| n.div_ceil(beaver as u32);
     let t0 = 4;
     let t1 = t0 + busy(n0);
-    let ready1 = t1 + busy(n1) + BEAVER_DELAY as u32;
+    let bdelay = accel::beaver_delay(l);
+    let ready1 = t1 + busy(n1) + bdelay as u32;
     let n = (n0 + n1) as usize;
     let prog = vec![
         Instr::setup(walk.setup(0)),
@@ -249,12 +266,9 @@ fn poly_beside_the_array(beaver: usize) {
         Instr::poly(t1, n1 as u16, 9, 14),
         instr(ready1, Op::Add, n as u16, 1, 5, 30, 70, 0),
     ];
-    let times = accel::check(&prog, lanes, beaver).unwrap();
+    let times = accel::check(&prog, lanes, beaver, l).unwrap();
     let end1 = u64::from(t1 + busy(n1));
-    assert_eq!(
-        times[4],
-        (u64::from(t1), end1, end1 + BEAVER_DELAY as u64 - 1)
-    );
+    assert_eq!(times[4], (u64::from(t1), end1, end1 + bdelay - 1));
     let mut golden = mem.clone();
     accel::run(&prog, &mut golden).unwrap();
     let want_z: Vec<u64> = (0..n)
@@ -269,13 +283,13 @@ fn poly_beside_the_array(beaver: usize) {
                 w1: w1[ch],
                 b: b[ch],
             };
-            poly_share(&i, DEFAULT_FRAC_BITS, 0, 64)
+            poly_share(&i, f, 0, l)
         })
         .collect();
     let want_y: Vec<u64> = want_z
         .iter()
         .zip(&recv)
-        .map(|(z, r)| z.wrapping_add(*r))
+        .map(|(z, r)| z.wrapping_add(*r) & mask(l))
         .collect();
     assert_eq!(
         (0..n as u64)
@@ -286,7 +300,7 @@ fn poly_beside_the_array(beaver: usize) {
     assert_eq!(golden.act_vector(70, n), want_y, "z plus the re-share");
     let c = Compiled::by_hand(prog, mem, USED);
     let trace = drive(
-        &sim::accel::design(lanes as u32, beaver as u32).unwrap(),
+        &sim::accel::design((l, f), lanes as u32, beaver as u32).unwrap(),
         &c,
         u64::from(ready1) + 40,
         None,
@@ -296,9 +310,7 @@ fn poly_beside_the_array(beaver: usize) {
     assert_eq!(trace.beaver_issues, vec![u64::from(t0), u64::from(t1)]);
     assert_eq!(trace.issues, vec![u64::from(t0), u64::from(ready1)]);
     // One write a cycle, each the cycle's lanes' results.
-    let writes: Vec<u64> = (u64::from(t0)..end1)
-        .map(|k| k + BEAVER_DELAY as u64)
-        .collect();
+    let writes: Vec<u64> = (u64::from(t0)..end1).map(|k| k + bdelay).collect();
     assert_eq!(trace.beaver_writes, writes);
     let out = |row: u64, n: u64| -> Vec<u64> {
         (0..n)
@@ -306,13 +318,17 @@ fn poly_beside_the_array(beaver: usize) {
             .collect()
     };
     assert_eq!(out(70, n as u64), want_y);
-    let sums: Vec<u64> = p.iter().zip(&q).map(|(a, b)| a.wrapping_add(*b)).collect();
+    let sums: Vec<u64> = p
+        .iter()
+        .zip(&q)
+        .map(|(a, b)| a.wrapping_add(*b) & mask(l))
+        .collect();
     assert_eq!(out(60, 6), sums);
     // The lanes are one unit: a second `POLY` due while the first issues is refused.
     let mut clash = c.program.clone();
     clash[4].start = t1 - 3;
     assert_eq!(
-        accel::check(&clash, lanes, beaver).unwrap_err(),
+        accel::check(&clash, lanes, beaver, l).unwrap_err(),
         AccelError::Overlap {
             index: 4,
             start: u64::from(t1 - 3),
@@ -327,36 +343,43 @@ fn poly_beside_the_array(beaver: usize) {
         }
         .setup(0),
     )];
-    let e = accel::check(&bad, lanes, beaver).unwrap_err().to_string();
+    let e = accel::check(&bad, lanes, beaver, l)
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("coefficient memory"), "{e}");
 }
 
 #[test]
 fn poly_runs_on_the_beaver_lanes_beside_the_array_and_adds_the_reshare() {
-    poly_beside_the_array(2);
+    poly_beside_the_array(2, RINGS[0]);
 }
 
 /// A single Beaver lane for two banks: a row in two cycles, the last half-full row in
-/// one.
+/// one; on the 64-bit ring and on the 16-bit one.
 #[test]
 fn poly_on_fewer_beaver_lanes_takes_a_row_in_several_cycles() {
-    poly_beside_the_array(1);
+    poly_beside_the_array(1, RINGS[0]);
+    poly_beside_the_array(1, RINGS[2]);
 }
 
 #[test]
 fn the_top_level_of_every_lane_count_passes_lint() {
-    for lanes in accel::LANE_COUNTS {
-        let counts = accel::beaver_lane_counts(lanes);
-        assert_eq!(counts.first(), Some(&lanes));
-        assert_eq!(counts.last(), Some(&1));
-        for b in counts {
-            let v = accel::verilog(lanes, b).unwrap();
-            sim::verilator::lint(&format!("accelerator-x{lanes}b{b}"), &v)
-                .unwrap_or_else(|e| panic!("{lanes} lanes, {b} Beaver lanes: {e}"));
+    for (l, f) in RINGS {
+        for lanes in accel::LANE_COUNTS {
+            let counts = accel::beaver_lane_counts(lanes);
+            assert_eq!(counts.first(), Some(&lanes));
+            assert_eq!(counts.last(), Some(&1));
+            for b in counts {
+                let v = accel::verilog(l, f, lanes, b).unwrap();
+                sim::verilator::lint(&format!("accelerator-l{l}-x{lanes}b{b}"), &v)
+                    .unwrap_or_else(|e| panic!("{l} bits, {lanes} lanes, {b} Beaver lanes: {e}"));
+            }
         }
     }
-    assert!(accel::verilog(3, 1).is_none());
-    assert!(accel::verilog(8, 4).is_none());
+    assert!(accel::verilog(64, 12, 3, 1).is_none());
+    assert!(accel::verilog(64, 12, 8, 4).is_none());
+    assert!(accel::verilog(24, 12, 2, 2).is_none());
+    assert!(accel::verilog(16, 16, 2, 2).is_none());
     assert!(accel::beaver_lane_counts(3).is_empty());
     // A configuration's share of Beaver lanes, down to a count the top level has.
     assert_eq!(accel::beaver_lanes_for(4, 64, 4), Some(1));

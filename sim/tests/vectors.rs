@@ -463,3 +463,13 @@ fn the_accelerator_runs_polynomials_on_its_beaver_lanes() {
     server_on_the_accelerator(&r, 2, 2, None);
     server_on_the_accelerator(&r, 4, 1, None);
 }
+
+/// The same network on the 16-bit ring: the top level generated for it, its lanes
+/// truncating by the network's 7 fractional bits.
+#[test]
+fn the_16_bit_accelerator_runs_the_16_bit_network() {
+    let r = run("sim/tests/data/polys16.yaml", 25);
+    let fixed = r.net.graph.fixed_point();
+    assert_eq!((fixed.ring_bits, fixed.frac_bits), (16, 7));
+    server_on_the_accelerator(&r, 2, 1, None);
+}
