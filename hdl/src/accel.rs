@@ -47,6 +47,10 @@
 //! addresses were issued (the lanes' pipeline, or a delay line for `ADD`), so the
 //! results of successive instructions never meet at the write ports, and a task's
 //! results are in memory when the schedule says they are ready.
+//!
+//! The top level is generated for the 16-, 32- and 64-bit rings ([`ring16`],
+//! [`ring32`], [`ring64`]): the same design (`accel_top.rs`) on each ring's lanes and
+//! words, with its ring's latencies; [`run`] is the golden model of all three.
 
 use crate::beaver::{poly_share, PolyInput};
 use crate::mac::truncate_share;
