@@ -26,7 +26,7 @@
 //! - `DOT`: `count` dot products of the vector at activation row `a` (its `depth`
 //!   elements) with weight rows starting at word `w`, each plus its mask from aux row
 //!   `b` (the mask pair has weight 1), truncated as party 0
-//!   ([`truncate_share`](crate::mac::truncate_share)), into activation row `o`. Lane `j`
+//!   ([`truncate_share`]), into activation row `o`. Lane `j`
 //!   takes row `j` of each group of `LANES` rows: [`units::mac_array_dots`] issue
 //!   cycles.
 //! - `ADD`: `count` elements of activation row `a` plus aux row `b`, into activation
@@ -39,7 +39,7 @@
 //!   row of `LANES` a cycle (a row in `LANES / BL` cycles, the last one in as many as
 //!   its elements need): x from activation row `a`, the pair's shares and `d` from
 //!   Beaver row `b`, the coefficients as the last `WALK` says; `z` into Beaver row
-//!   `b` ([`poly_share`](crate::beaver::poly_share) as party 0), written
+//!   `b` ([`poly_share`] as party 0), written
 //!   [`units::beaver_array`] latency cycles after the operands' issue.
 //! - `END`: no more instructions.
 //!
