@@ -683,30 +683,34 @@ pub fn lane_counts_up_to(most: u32) -> impl Iterator<Item = u32> {
 }
 
 /// The Beaver lane counts the top level with `lanes` MAC lanes is generated for,
-/// largest first: one per MAC lane, one per four, or one.
+/// largest first: one per MAC lane, one per four, or one (none when `lanes` is not one
+/// of [`LANE_COUNTS`]).
 pub fn beaver_lane_counts(lanes: u32) -> Vec<u32> {
+    if !LANE_COUNTS.contains(&lanes) {
+        return Vec::new();
+    }
     let mut v: Vec<u32> = [lanes, lanes / 4, 1]
         .into_iter()
-        .filter(|&b| b >= 1 && LANE_COUNTS.contains(&lanes))
+        .filter(|&b| b >= 1)
         .collect();
     v.dedup();
     v
 }
 
-/// The most Beaver lanes, at most `most`, the top level with `lanes` MAC lanes is
-/// generated for (`None` when `lanes` is not one of [`LANE_COUNTS`]).
-pub fn beaver_lanes_up_to(lanes: u32, most: u32) -> Option<u32> {
-    let counts = beaver_lane_counts(lanes);
-    let least = *counts.last()?;
-    Some(counts.into_iter().find(|&b| b <= most).unwrap_or(least))
-}
-
 /// The Beaver lanes of a top level with `lanes` MAC lanes for a configuration of
 /// `config_mac` MAC and `config_beaver` Beaver lanes: the configuration's share of the
-/// MAC lanes (at least one), down to a count the top level is generated for.
+/// MAC lanes, down to a count the top level is generated for (its least when the share
+/// is below all of them); `None` when `lanes` is not one of [`LANE_COUNTS`].
 pub fn beaver_lanes_for(lanes: u32, config_mac: u32, config_beaver: u32) -> Option<u32> {
     let share = u64::from(lanes) * u64::from(config_beaver) / u64::from(config_mac.max(1));
-    beaver_lanes_up_to(lanes, share.clamp(1, u64::from(lanes)) as u32)
+    let counts = beaver_lane_counts(lanes);
+    let least = *counts.last()?;
+    Some(
+        counts
+            .into_iter()
+            .find(|&b| u64::from(b) <= share)
+            .unwrap_or(least),
+    )
 }
 
 /// The Verilog of the accelerator on the `ring_bits`-bit ring (one of [`RING_COUNTS`]),

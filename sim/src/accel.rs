@@ -108,22 +108,34 @@ pub fn design(
     beaver_lanes: u32,
 ) -> Result<VerilatedDesign, HarnessError> {
     let name = format!("accelerator-l{l}f{f}-x{lanes}b{beaver_lanes}");
-    let v = accel::verilog(l, f, lanes, beaver_lanes).ok_or_else(|| HarnessError::Ports {
+    let refused = |message: String| HarnessError::Ports {
         design: name.clone(),
-        message: if !accel::RING_COUNTS.contains(&l) || f >= l {
-            CompileError::Ring { l, f }
-        } else if accel::LANE_COUNTS.contains(&lanes) {
-            CompileError::BeaverLanes {
-                lanes,
-                counts: accel::beaver_lane_counts(lanes),
-                schedule: beaver_lanes,
-            }
-        } else {
-            CompileError::Lanes(lanes)
-        }
-        .to_string(),
-    })?;
+        message,
+    };
+    generated_for((l, f), lanes, beaver_lanes).map_err(|e| refused(e.to_string()))?;
+    let v = accel::verilog(l, f, lanes, beaver_lanes)
+        .ok_or_else(|| refused("no Verilog for this top level".into()))?;
     VerilatedDesign::build(&name, &v)
+}
+
+/// Whether the top level is generated for the `l`-bit ring truncating by `f`, `lanes`
+/// MAC lanes and `beaver_lanes` Beaver lanes; the first that it is not, if any.
+fn generated_for((l, f): (u32, u32), lanes: u32, beaver_lanes: u32) -> Result<(), CompileError> {
+    if !accel::LANE_COUNTS.contains(&lanes) {
+        return Err(CompileError::Lanes(lanes));
+    }
+    let counts = accel::beaver_lane_counts(lanes);
+    if !counts.contains(&beaver_lanes) {
+        return Err(CompileError::BeaverLanes {
+            lanes,
+            counts,
+            schedule: beaver_lanes,
+        });
+    }
+    if !accel::RING_COUNTS.contains(&l) || f >= l {
+        return Err(CompileError::Ring { l, f });
+    }
+    Ok(())
 }
 
 /// A compiled program with its memory image.
@@ -308,24 +320,10 @@ pub fn compile(
     vectors: &dyn ServerShares,
     only: Option<&[usize]>,
 ) -> Result<Compiled, CompileError> {
-    let lanes = schedule.config.mac_lanes;
-    if !accel::LANE_COUNTS.contains(&lanes) {
-        return Err(CompileError::Lanes(lanes));
-    }
-    let beaver_lanes = schedule.config.beaver_lanes;
-    let counts = accel::beaver_lane_counts(lanes);
-    if !counts.contains(&beaver_lanes) {
-        return Err(CompileError::BeaverLanes {
-            lanes,
-            counts,
-            schedule: beaver_lanes,
-        });
-    }
+    let (lanes, beaver_lanes) = (schedule.config.mac_lanes, schedule.config.beaver_lanes);
     let fixed = net.graph.fixed_point();
     let (l, f) = (fixed.ring_bits, fixed.frac_bits);
-    if !accel::RING_COUNTS.contains(&l) || f >= l {
-        return Err(CompileError::Ring { l, f });
-    }
+    generated_for((l, f), lanes, beaver_lanes)?;
     let ln = u64::from(lanes);
     let mut mem = Memories::new(lanes as usize, beaver_lanes as usize).ring(l, f);
     let n = net.nodes.len();
@@ -943,9 +941,9 @@ pub fn verify(
         .max()
         .unwrap_or(0);
     let beaver_lanes = schedule.config.beaver_lanes;
-    let (l, f) = (c.mem.ring_bits, c.mem.frac_bits);
-    let design = design((l, f), lanes, beaver_lanes)?;
-    let trace = drive(&design, &c, schedule_ready + 2 * accel::delay(l), vcd)?;
+    let ring = (c.mem.ring_bits, c.mem.frac_bits);
+    let design = design(ring, lanes, beaver_lanes)?;
+    let trace = drive(&design, &c, schedule_ready + 2 * accel::delay(ring.0), vcd)?;
     let l = u64::from(lanes);
     let mismatches = |a: &[u64], b: &[u64]| a.iter().zip(b).filter(|(x, y)| x != y).count();
     let outputs = c

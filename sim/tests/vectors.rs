@@ -15,7 +15,7 @@ use hdl::beaver_mul::MulInput;
 use hdl::blocks::BlockKind;
 use perf_model::circuit::library;
 use perf_model::circuit::program::compile;
-use perf_model::CheckedSpec;
+use perf_model::{CheckedSpec, FixedPoint};
 use sim::blocks;
 use sim::gc;
 use sim::twopc::model::{reference, NodeKind};
@@ -45,7 +45,11 @@ struct Run {
 }
 
 fn run(spec: &str, seed: u64) -> Run {
-    let net = Network::new(CheckedSpec::load(&root().join(spec)).unwrap());
+    run_checked(CheckedSpec::load(&root().join(spec)).unwrap(), seed)
+}
+
+fn run_checked(spec: CheckedSpec, seed: u64) -> Run {
+    let net = Network::new(spec);
     let bytes = random_weights(&net.spec, seed);
     let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
     let w = Weights::from_safetensors(&net, &st, Path::new("random.safetensors")).unwrap();
@@ -468,7 +472,13 @@ fn the_accelerator_runs_polynomials_on_its_beaver_lanes() {
 /// truncating by the network's 7 fractional bits.
 #[test]
 fn the_16_bit_accelerator_runs_the_16_bit_network() {
-    let r = run("sim/tests/data/polys16.yaml", 25);
+    let path = root().join("sim/tests/data/polys.yaml");
+    let mut spec = CheckedSpec::load(&path).unwrap().spec().clone();
+    spec.fixed_point = FixedPoint {
+        ring_bits: 16,
+        frac_bits: 7,
+    };
+    let r = run_checked(CheckedSpec::new(spec, &path).unwrap(), 25);
     let fixed = r.net.graph.fixed_point();
     assert_eq!((fixed.ring_bits, fixed.frac_bits), (16, 7));
     server_on_the_accelerator(&r, 2, 1, None);
