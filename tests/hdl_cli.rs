@@ -32,12 +32,22 @@ fn hdl_writes_every_block_and_a_manifest() {
     }
     let manifest: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(dir.join("blocks.json")).unwrap()).unwrap();
-    // The five blocks, then the 16-bit top level.
-    assert_eq!(manifest.as_array().unwrap().len(), 6);
+    // The five blocks, then the 16-bit top level and its small-memory variant.
+    assert_eq!(manifest.as_array().unwrap().len(), 7);
     assert_eq!(manifest[5]["ring_bits"], 16);
     assert_eq!(manifest[5]["frac_bits"], 7);
     let top = std::fs::read_to_string(dir.join(manifest[5]["file"].as_str().unwrap())).unwrap();
     assert!(top.contains("module top("));
+    let small = &manifest[6];
+    assert_eq!(
+        (small["lanes"].as_u64(), small["rows"].as_u64()),
+        (Some(2), Some(256))
+    );
+    let b = small["beaver_lanes"].as_u64().unwrap();
+    assert_eq!(small["block"], format!("accelerator16_x2b{b}_small"));
+    let v = std::fs::read_to_string(dir.join(small["file"].as_str().unwrap())).unwrap();
+    assert!(v.contains("reg[15:0] mem[255:0];") && !v.contains("mem[65535:0]"));
+    assert!(v.contains("(* ram_style = \"logic\" *) reg[15:0] mem[7:0];"));
     assert_eq!(
         manifest[1]["latency"], 3,
         "a 16-bit MAC lane: multiplier 2 + accumulate 1"

@@ -238,6 +238,14 @@ fn the_accelerator_replays_the_written_vectors() {
         ],
     );
     fails_with(
+        &[&base[..], &["--small", "--lanes", "2"]].concat(),
+        &[
+            "small-memory accelerator",
+            "the small-memory top level is generated for the 16-bit ring with 2 MAC lanes \
+             only, not l = 64",
+        ],
+    );
+    fails_with(
         &[&base[..], &["--layers", "conv9"]].concat(),
         &["--layers: no layer `conv9`", "dense3.trunc"],
     );

@@ -41,6 +41,22 @@ pub enum LinkError {
         /// The cause.
         source: ReplyError,
     },
+    /// An accelerator link's reply does not parse.
+    #[error("{link}: {source}")]
+    Accel {
+        /// The link.
+        link: String,
+        /// The cause.
+        source: hdl::accel_link::ReplyError,
+    },
+    /// A program the accelerator link cannot take.
+    #[error("{link}: {message}")]
+    Program {
+        /// The link.
+        link: String,
+        /// What is wrong.
+        message: String,
+    },
     /// A reply of another kind than the request's.
     #[error("{link}: unexpected reply {reply}")]
     Unexpected {
@@ -65,6 +81,18 @@ pub trait Transport {
 
     /// The link's name, for messages.
     fn describe(&self) -> String;
+
+    /// Sends each request in turn, each after the previous reply, and gives the
+    /// replies: `(bytes, reply bytes expected, cycles the board may work on it)`.
+    fn exchange_all(
+        &mut self,
+        requests: &[(Vec<u8>, usize, u64)],
+    ) -> Result<Vec<Vec<u8>>, LinkError> {
+        requests
+            .iter()
+            .map(|(bytes, expected, _)| self.exchange(bytes, *expected))
+            .collect()
+    }
 }
 
 /// The driver: typed requests over a transport.
@@ -274,7 +302,12 @@ impl Transport for SerialPort {
                 });
             }
             reply.extend_from_slice(&buf[..n]);
-            if reply.first() == Some(&host::STATUS_UNKNOWN) {
+            // A one-byte refusal: an unknown opcode, or the accelerator link's bad
+            // memory or lane.
+            if matches!(
+                reply.first(),
+                Some(&(host::STATUS_UNKNOWN | hdl::accel_link::STATUS_BAD))
+            ) {
                 break;
             }
         }

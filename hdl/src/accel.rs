@@ -60,16 +60,175 @@ use rust_hdl::prelude::*;
 
 /// The ring widths the top level is generated for.
 pub const RING_COUNTS: [u32; 3] = [16, 32, 64];
-/// Address bits of an activation or aux bank (rows).
+/// Bits of an instruction's activation and aux row fields.
 pub const ROW_BITS: usize = 16;
-/// Address bits of a weight bank (words).
+/// Bits of an instruction's weight word field.
 pub const WEIGHT_BITS: usize = 16;
-/// Address bits of the program memory.
+/// Address bits of the full-size program memory.
 pub const PROG_BITS: usize = 10;
-/// Address bits of a Beaver memory (rows).
+/// Bits of an instruction's Beaver row field.
 pub const BEAVER_BITS: usize = 14;
-/// Address bits of a coefficient memory (words).
+/// Bits of a `WALK`'s coefficient word fields.
 pub const COEF_BITS: usize = 10;
+
+/// How large a top level's memories are.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Size {
+    /// Every memory as deep as its instruction field reaches (64 K rows and weight
+    /// words, 16 K Beaver rows, 1024 instructions and coefficient words): for the
+    /// Xilinx parts.
+    Full,
+    /// 256 rows, weight words, Beaver rows and instructions, one iCE40 RAM block
+    /// (`SB_RAM40_4K`, 256 x 16) a bank, and 8 coefficient words a bank in logic: for
+    /// an iCE40 (16-bit ring only).
+    Small,
+}
+
+/// A top level's memories: address bits of each.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AddressBits {
+    /// Activation, aux and mirror banks (rows).
+    pub rows: usize,
+    /// Weight banks (words).
+    pub weights: usize,
+    /// Beaver banks (rows).
+    pub beaver: usize,
+    /// The two program memories (instructions).
+    pub program: usize,
+    /// Coefficient banks (words).
+    pub coef: usize,
+}
+
+impl AddressBits {
+    /// The host's load address bits: the widest memory's.
+    pub const fn load(&self) -> usize {
+        let mut b = self.rows;
+        let others = [self.weights, self.beaver, self.program, self.coef];
+        let mut i = 0;
+        while i < others.len() {
+            if others[i] > b {
+                b = others[i];
+            }
+            i += 1;
+        }
+        b
+    }
+}
+
+impl Size {
+    /// Both sizes.
+    pub const ALL: [Size; 2] = [Size::Full, Size::Small];
+
+    /// Its memories' address bits.
+    pub const fn bits(self) -> AddressBits {
+        match self {
+            Size::Full => AddressBits {
+                rows: ROW_BITS,
+                weights: WEIGHT_BITS,
+                beaver: BEAVER_BITS,
+                program: PROG_BITS,
+                coef: COEF_BITS,
+            },
+            Size::Small => AddressBits {
+                rows: 8,
+                weights: 8,
+                beaver: 8,
+                program: 8,
+                coef: 3,
+            },
+        }
+    }
+
+    /// Its name in file and model names: `""` for the full size, `"_small"`.
+    pub fn suffix(self) -> &'static str {
+        match self {
+            Size::Full => "",
+            Size::Small => "_small",
+        }
+    }
+
+    /// Whether the top level of this size is generated for the `ring_bits`-bit ring,
+    /// `lanes` MAC lanes and `beaver_lanes` Beaver lanes (the small size: 16 bits, 2
+    /// MAC lanes).
+    pub fn generated_for(self, ring_bits: u32, lanes: u32, beaver_lanes: u32) -> bool {
+        let counts = beaver_lane_counts(lanes);
+        counts.contains(&beaver_lanes)
+            && match self {
+                Size::Full => RING_COUNTS.contains(&ring_bits),
+                Size::Small => ring_bits == 16 && lanes == 2,
+            }
+    }
+}
+
+impl std::fmt::Display for Size {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Size::Full => "full-size",
+            Size::Small => "small-memory",
+        })
+    }
+}
+
+/// A RAM kept in logic cells rather than block RAM (`ram_style = "logic"`, which yosys
+/// and Vivado honour): the small top level's coefficient banks, too shallow to spend a
+/// RAM block each. Ports and timing as rust-hdl's `RAM`.
+#[derive(LogicBlock, Default)]
+pub struct LogicRam<D: Synth, const N: usize> {
+    /// The read address.
+    pub read_address: Signal<In, Bits<N>>,
+    /// The read clock.
+    pub read_clock: Signal<In, Clock>,
+    /// The word at the read address of the last read clock edge.
+    pub read_data: Signal<Out, D>,
+    /// The write address.
+    pub write_address: Signal<In, Bits<N>>,
+    /// The write clock.
+    pub write_clock: Signal<In, Clock>,
+    /// The word to write.
+    pub write_data: Signal<In, D>,
+    /// Write at the next write clock edge.
+    pub write_enable: Signal<In, bool>,
+    _words: std::collections::BTreeMap<Bits<N>, D>,
+}
+
+impl<D: Synth, const N: usize> Logic for LogicRam<D, N> {
+    fn update(&mut self) {
+        if self.read_clock.pos_edge() {
+            self.read_data.next = *self
+                ._words
+                .get(&self.read_address.val())
+                .unwrap_or(&D::default());
+        }
+        if self.write_clock.pos_edge() && self.write_enable.val() {
+            self._words
+                .insert(self.write_address.val(), self.write_data.val());
+        }
+    }
+
+    fn connect(&mut self) {
+        self.read_data.connect();
+    }
+
+    fn hdl(&self) -> Verilog {
+        Verilog::Custom(format!(
+            "\
+(* ram_style = \"logic\" *) reg[{msb}:0] mem[{last}:0];
+
+always @(posedge read_clock) begin
+   read_data <= mem[read_address];
+end
+
+always @(posedge write_clock) begin
+   if (write_enable) begin
+      mem[write_address] <= write_data;
+   end
+end
+",
+            msb = D::BITS - 1,
+            last = (1usize << N) - 1,
+        ))
+    }
+}
 
 /// Cycles from an operation's issue to its results' write on an `l`-bit top level:
 /// [`units::mac_array`].
@@ -84,8 +243,9 @@ pub fn beaver_delay(l: u32) -> u64 {
 }
 
 macro_rules! ring_top_level {
-    ($module:ident, $l:literal, $mac:ident, $beaver:ident, $delay:literal, $bdelay:literal) => {
-        #[doc = concat!("The top level on the ", stringify!($l), "-bit ring.")]
+    ($module:ident, $l:literal, $mac:ident, $beaver:ident, $delay:literal, $bdelay:literal,
+     $size:expr, $coef_ram:ident) => {
+        #[doc = concat!("The ", stringify!($l), "-bit top level, ", stringify!($size), ".")]
         pub mod $module {
             use super::*;
             use crate::beaver::$beaver as BeaverLane;
@@ -100,14 +260,40 @@ macro_rules! ring_top_level {
             /// Cycles from a `POLY` row's issue to its results' write
             /// ([`beaver_delay`](super::beaver_delay)).
             pub const BEAVER_DELAY: usize = $bdelay;
+            /// The memories' size.
+            pub const SIZE: Size = $size;
+            /// Address bits of an activation, aux or mirror bank.
+            pub const ACT_AW: usize = SIZE.bits().rows;
+            /// Address bits of a weight bank.
+            pub const WGT_AW: usize = SIZE.bits().weights;
+            /// Address bits of a Beaver bank.
+            pub const BEAVER_AW: usize = SIZE.bits().beaver;
+            /// Address bits of a program memory.
+            pub const PROG_AW: usize = SIZE.bits().program;
+            /// Address bits of a coefficient bank.
+            pub const COEF_AW: usize = SIZE.bits().coef;
+            /// Bits of the host's load address.
+            pub const LD_BITS: usize = SIZE.bits().load();
+            /// A coefficient bank.
+            pub type CoefRam = $coef_ram<Word, COEF_AW>;
             include!("accel_top.rs");
         }
     };
 }
 
-ring_top_level!(ring16, 16, MacLane16, BeaverLane16, 4, 7);
-ring_top_level!(ring32, 32, MacLane32, BeaverLane32, 6, 11);
-ring_top_level!(ring64, 64, MacLane64, BeaverLane64, 8, 15);
+ring_top_level!(ring16, 16, MacLane16, BeaverLane16, 4, 7, Size::Full, RAM);
+ring_top_level!(ring32, 32, MacLane32, BeaverLane32, 6, 11, Size::Full, RAM);
+ring_top_level!(ring64, 64, MacLane64, BeaverLane64, 8, 15, Size::Full, RAM);
+ring_top_level!(
+    small16,
+    16,
+    MacLane16,
+    BeaverLane16,
+    4,
+    7,
+    Size::Small,
+    LogicRam
+);
 
 /// An instruction's operation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -418,6 +604,8 @@ pub struct Memories {
     pub ring_bits: u32,
     /// Fractional bits the lanes truncate by.
     pub frac_bits: u32,
+    /// The memories' size.
+    pub size: Size,
     /// Activation banks.
     pub act: Vec<Vec<u64>>,
     /// Aux banks.
@@ -443,6 +631,7 @@ impl Memories {
             beaver_lanes,
             ring_bits: 64,
             frac_bits: crate::mac::DEFAULT_FRAC_BITS,
+            size: Size::Full,
             act: vec![vec![0; 1 << ROW_BITS]; lanes],
             aux: vec![vec![0; 1 << ROW_BITS]; lanes],
             weights: vec![vec![0; 1 << WEIGHT_BITS]; lanes],
@@ -462,15 +651,45 @@ impl Memories {
         }
     }
 
+    /// The same memories at `size` (cut to its depths, or zero-extended to them).
+    pub fn sized(self, size: Size) -> Memories {
+        let b = size.bits();
+        let fit = |banks: Vec<Vec<u64>>, bits: usize| -> Vec<Vec<u64>> {
+            banks
+                .into_iter()
+                .map(|mut v| {
+                    v.resize(1 << bits, 0);
+                    v
+                })
+                .collect()
+        };
+        Memories {
+            size,
+            act: fit(self.act, b.rows),
+            aux: fit(self.aux, b.rows),
+            weights: fit(self.weights, b.weights),
+            pairs: self.pairs.map(|p| fit(p, b.beaver)),
+            z: fit(self.z, b.beaver),
+            coef: self.coef.map(|c| fit(c, b.coef)),
+            ..self
+        }
+    }
+
     /// Element `e` of the vector at row `row` of banked memory `m`.
     pub fn get(m: &[Vec<u64>], row: u64, e: u64) -> u64 {
         let lanes = m.len() as u64;
         m[(e % lanes) as usize][(row + e / lanes) as usize]
     }
 
-    /// Stores `v` as the vector at row `row` of banked memory `m`.
+    /// Stores `v` as the vector at row `row` of banked memory `m`, its banks made
+    /// deeper when it reaches past them (a layout larger than a top level's memories
+    /// is then refused by [`check`], or cut by [`Memories::sized`]).
     pub fn put(m: &mut [Vec<u64>], row: u64, v: &[u64]) {
         let lanes = m.len() as u64;
+        let end = (row + (v.len() as u64).div_ceil(lanes)) as usize;
+        for bank in m.iter_mut().filter(|b| b.len() < end) {
+            bank.resize(end, 0);
+        }
         for (e, &x) in (0u64..).zip(v) {
             m[(e % lanes) as usize][(row + e / lanes) as usize] = x;
         }
@@ -480,6 +699,10 @@ impl Memories {
     /// every lane's bank.
     pub fn put_weights(&mut self, at: u64, w: &[u64], depth: usize) {
         let lanes = self.lanes;
+        let end = at as usize + (w.len() / depth.max(1)).div_ceil(lanes) * depth;
+        for bank in self.weights.iter_mut().filter(|b| b.len() < end) {
+            bank.resize(end, 0);
+        }
         for (r, row) in w.chunks(depth).enumerate() {
             let base = at as usize + (r / lanes) * depth;
             self.weights[r % lanes][base..base + depth].copy_from_slice(row);
@@ -508,26 +731,28 @@ fn check_field(index: usize, what: &'static str, value: u64, bits: u32) -> Resul
 }
 
 /// Checks a program for `lanes` lanes and `beaver_lanes` Beaver lanes on the
-/// `ring_bits`-bit top level: fields within their bits and addresses within the
-/// memories, starts in order with each unit free. Returns each instruction's (issue,
-/// end of issue, results written) cycles.
+/// `ring_bits`-bit top level with memories of `size`: fields within their bits and
+/// addresses within the memories, starts in order with each unit free. Returns each
+/// instruction's (issue, end of issue, results written) cycles.
 pub fn check(
     program: &[Instr],
     lanes: usize,
     beaver_lanes: usize,
     ring_bits: u32,
+    size: Size,
 ) -> Result<Vec<(u64, u64, u64)>, AccelError> {
+    let bits = size.bits();
     let beaver = program.iter().filter(|i| i.beaver()).count();
     let longest = beaver.max(program.len() - beaver) + 1;
-    if longest > 1 << PROG_BITS {
+    if longest > 1 << bits.program {
         return Err(AccelError::TooLong {
             len: longest,
-            size: 1 << PROG_BITS,
+            size: 1 << bits.program,
         });
     }
     let lanes64 = lanes as u64;
-    let rows = 1u64 << ROW_BITS;
-    let words = 1u64 << WEIGHT_BITS;
+    let rows = 1u64 << bits.rows;
+    let words = 1u64 << bits.weights;
     // When the array, and the Beaver lanes, are free.
     let (mut free, mut bfree) = (0u64, 0u64);
     let mut out = Vec::with_capacity(program.len());
@@ -541,7 +766,7 @@ pub fn check(
             (rows, "aux memory"),
             (words, "weight memory"),
         );
-        let bvr = (1u64 << BEAVER_BITS, "Beaver memory");
+        let bvr = (1u64 << bits.beaver, "Beaver memory");
         let spans = match i.op {
             Op::End => vec![],
             Op::Geom | Op::Tile => {
@@ -551,12 +776,12 @@ pub fn check(
             Op::Walk => {
                 let (walk, _) = CoefWalk::from_setup(i.raw);
                 let end = u64::from(walk.base) + u64::from(walk.period) - 1;
-                if end >= 1 << COEF_BITS {
+                if end >= 1 << bits.coef {
                     return Err(AccelError::Range {
                         index,
                         what: "w",
                         at: end,
-                        size: 1 << COEF_BITS,
+                        size: 1 << bits.coef,
                         memory: "coefficient memory",
                     });
                 }
@@ -609,7 +834,13 @@ pub fn check(
 
 /// The golden model: runs `program` on `mem` (results as the hardware writes them).
 pub fn run(program: &[Instr], mem: &mut Memories) -> Result<(), AccelError> {
-    check(program, mem.lanes, mem.beaver_lanes, mem.ring_bits)?;
+    check(
+        program,
+        mem.lanes,
+        mem.beaver_lanes,
+        mem.ring_bits,
+        mem.size,
+    )?;
     let (l, f) = (mem.ring_bits, mem.frac_bits);
     let (mut geom, mut tile, mut walk) = (0u128, 0u128, 0u128);
     for i in program {
@@ -715,11 +946,18 @@ pub fn beaver_lanes_for(lanes: u32, config_mac: u32, config_beaver: u32) -> Opti
 
 /// The Verilog of the accelerator on the `ring_bits`-bit ring (one of [`RING_COUNTS`]),
 /// its lanes truncating by `frac_bits`, with `lanes` MAC lanes (one of [`LANE_COUNTS`])
-/// and `beaver_lanes` Beaver lanes (one of [`beaver_lane_counts`]).
+/// and `beaver_lanes` Beaver lanes (one of [`beaver_lane_counts`]), its memories of
+/// `size` ([`Size::generated_for`]).
 ///
 /// The block is built and generated on a thread of its own with a large stack: its
 /// memories and lanes are big values before they are boxed into the netlist.
-pub fn verilog(ring_bits: u32, frac_bits: u32, lanes: u32, beaver_lanes: u32) -> Option<String> {
+pub fn verilog(
+    ring_bits: u32,
+    frac_bits: u32,
+    lanes: u32,
+    beaver_lanes: u32,
+    size: Size,
+) -> Option<String> {
     macro_rules! pick {
         ($m:ident) => {
             match (lanes, beaver_lanes) {
@@ -740,15 +978,18 @@ pub fn verilog(ring_bits: u32, frac_bits: u32, lanes: u32, beaver_lanes: u32) ->
             }
         };
     }
-    if frac_bits >= ring_bits {
+    if frac_bits >= ring_bits || !size.generated_for(ring_bits, lanes, beaver_lanes) {
         return None;
     }
     let generate = move || {
-        Some(match ring_bits {
-            16 => pick!(ring16),
-            32 => pick!(ring32),
-            64 => pick!(ring64),
-            _ => return None,
+        Some(match (size, ring_bits) {
+            (Size::Small, _) => match beaver_lanes {
+                2 => crate::verilog(small16::Accelerator::<2, 2>::new(frac_bits)),
+                _ => crate::verilog(small16::Accelerator::<2, 1>::new(frac_bits)),
+            },
+            (Size::Full, 16) => pick!(ring16),
+            (Size::Full, 32) => pick!(ring32),
+            (Size::Full, _) => pick!(ring64),
         })
     };
     std::thread::Builder::new()
@@ -875,5 +1116,29 @@ mod tests {
             [ring16::L, ring32::L, ring64::L].map(|l| l as u32),
             RING_COUNTS
         );
+        assert_eq!(
+            (small16::L, small16::DELAY, small16::BEAVER_DELAY),
+            (ring16::L, ring16::DELAY, ring16::BEAVER_DELAY)
+        );
+    }
+
+    #[test]
+    fn each_top_level_is_sized_as_its_memories() {
+        assert_eq!(
+            [ring16::SIZE, ring32::SIZE, ring64::SIZE, small16::SIZE],
+            [Size::Full, Size::Full, Size::Full, Size::Small]
+        );
+        assert_eq!((ring64::ACT_AW, ring64::LD_BITS), (ROW_BITS, 16));
+        assert_eq!(
+            (small16::ACT_AW, small16::COEF_AW, small16::LD_BITS),
+            (8, 3, 8)
+        );
+        let mem = Memories::new(2, 1).ring(16, 7).sized(Size::Small);
+        assert_eq!((mem.act[1].len(), mem.coef[2][0].len()), (256, 8));
+        assert!(Size::Small.generated_for(16, 2, 1));
+        assert!(!Size::Small.generated_for(32, 2, 1));
+        assert!(!Size::Small.generated_for(16, 4, 1));
+        assert!(Size::Full.generated_for(64, 32, 8));
+        assert!(!Size::Full.generated_for(64, 32, 4));
     }
 }

@@ -68,13 +68,13 @@ pub struct Accelerator<const LANES: usize, const BL: usize> {
     /// Host write: the bank (one-hot).
     pub ld_lane: Signal<In, Bits<LANES>>,
     /// Host write: the address.
-    pub ld_addr: Signal<In, Bits<16>>,
+    pub ld_addr: Signal<In, Bits<LD_BITS>>,
     /// Host write: the data (an instruction, or a ring element in the low bits).
     pub ld_data: Signal<In, Bits<128>>,
     /// Host read of the activations (while the array is idle): the bank (one-hot).
     pub pk_lane: Signal<In, Bits<LANES>>,
     /// Host read: the row.
-    pub pk_addr: Signal<In, Bits<ROW_BITS>>,
+    pub pk_addr: Signal<In, Bits<ACT_AW>>,
     /// Host read: the element, the cycle after its address.
     pub pk_data: Signal<Out, Word>,
     /// The cycle count since `start`.
@@ -95,22 +95,22 @@ pub struct Accelerator<const LANES: usize, const BL: usize> {
     /// Sticky: a lane refused a pair, or had no result when its write was due.
     pub fault: Signal<Out, Bit>,
     lanes: [MacLane; LANES],
-    act: [RAM<Word, ROW_BITS>; LANES],
-    aux: [RAM<Word, ROW_BITS>; LANES],
-    wgt: [RAM<Word, WEIGHT_BITS>; LANES],
-    prog: RAM<Bits<128>, PROG_BITS>,
+    act: [RAM<Word, ACT_AW>; LANES],
+    aux: [RAM<Word, ACT_AW>; LANES],
+    wgt: [RAM<Word, WGT_AW>; LANES],
+    prog: RAM<Bits<128>, PROG_AW>,
     // The Beaver lanes, their memories, program and issue state.
     beavers: [BeaverLane; BL],
-    xm: [RAM<Word, ROW_BITS>; LANES],
-    pa: [RAM<Word, BEAVER_BITS>; LANES],
-    pcm: [RAM<Word, BEAVER_BITS>; LANES],
-    pd: [RAM<Word, BEAVER_BITS>; LANES],
-    zm: [RAM<Word, BEAVER_BITS>; LANES],
-    cw2: [RAM<Word, COEF_BITS>; LANES],
-    cw1: [RAM<Word, COEF_BITS>; LANES],
-    cb: [RAM<Word, COEF_BITS>; LANES],
-    bprog: RAM<Bits<128>, PROG_BITS>,
-    bpc: DFF<Bits<PROG_BITS>>,
+    xm: [RAM<Word, ACT_AW>; LANES],
+    pa: [RAM<Word, BEAVER_AW>; LANES],
+    pcm: [RAM<Word, BEAVER_AW>; LANES],
+    pd: [RAM<Word, BEAVER_AW>; LANES],
+    zm: [RAM<Word, BEAVER_AW>; LANES],
+    cw2: [CoefRam; LANES],
+    cw1: [CoefRam; LANES],
+    cb: [CoefRam; LANES],
+    bprog: RAM<Bits<128>, PROG_AW>,
+    bpc: DFF<Bits<PROG_AW>>,
     b_busy: DFF<Bit>,
     b_left: DFF<Bits<16>>,
     b_xrow: DFF<Bits<ROW_BITS>>,
@@ -131,14 +131,14 @@ pub struct Accelerator<const LANES: usize, const BL: usize> {
     pw_perk0: DFF<Bits<COEF_BITS>>,
     bf_valid: DFF<Bit>,
     bw_we: [DFF<Bit>; BEAVER_DELAY],
-    bw_row: [DFF<Bits<BEAVER_BITS>>; BEAVER_DELAY],
+    bw_row: [DFF<Bits<BEAVER_AW>>; BEAVER_DELAY],
     bw_mask: [DFF<Bits<LANES>>; BEAVER_DELAY],
     u_fromz: DFF<Bit>,
     f_fromz: DFF<Bit>,
     // Controller.
     running: DFF<Bit>,
     count: DFF<Bits<32>>,
-    pc: DFF<Bits<PROG_BITS>>,
+    pc: DFF<Bits<PROG_AW>>,
     late_q: DFF<Bit>,
     fault_q: DFF<Bit>,
     // The array's issue state.
@@ -201,7 +201,7 @@ pub struct Accelerator<const LANES: usize, const BL: usize> {
     // The write delay line: stage i shows an issue of i + 1 cycles ago.
     d_we: [DFF<Bit>; DELAY],
     d_add: [DFF<Bit>; DELAY],
-    d_row: [DFF<Bits<ROW_BITS>>; DELAY],
+    d_row: [DFF<Bits<ACT_AW>>; DELAY],
     d_mask: [DFF<Bits<LANES>>; DELAY],
     sums: [SumDelay; LANES],
     // Combinational.
@@ -230,6 +230,10 @@ pub struct Accelerator<const LANES: usize, const BL: usize> {
     b_last: Signal<Local, Bit>,
     b_lmask: Signal<Local, Bits<LANES>>,
     b_rowend: Signal<Local, Bit>,
+    // A window element's row, and whether it lies in the padding; a coefficient word.
+    a_addr: Signal<Local, Bits<ROW_BITS>>,
+    outside: Signal<Local, Bit>,
+    c_addr: Signal<Local, Bits<COEF_BITS>>,
     // Constants.
     op_end: Constant<Bits<4>>,
     op_dot: Constant<Bits<4>>,
@@ -241,8 +245,8 @@ pub struct Accelerator<const LANES: usize, const BL: usize> {
     minus1: Constant<Bits<32>>,
     zero16: Constant<Bits<16>>,
     zero_w: Constant<Word>,
-    p0: Constant<Bits<PROG_BITS>>,
-    p1: Constant<Bits<PROG_BITS>>,
+    p0: Constant<Bits<PROG_AW>>,
+    p1: Constant<Bits<PROG_AW>>,
     k0: Constant<Bits<12>>,
     k1: Constant<Bits<12>>,
     r1: Constant<Bits<ROW_BITS>>,
@@ -266,6 +270,8 @@ pub struct Accelerator<const LANES: usize, const BL: usize> {
     bl_c: Constant<Bits<16>>,
     bl8: Constant<Bits<8>>,
     bl_first: Constant<Bits<LANES>>,
+    act_aw: Constant<Bits<ROW_BITS>>,
+    coef_aw: Constant<Bits<COEF_BITS>>,
 }
 
 impl<const LANES: usize, const BL: usize> Accelerator<LANES, BL> {
@@ -434,6 +440,9 @@ impl<const LANES: usize, const BL: usize> Accelerator<LANES, BL> {
             b_last: Default::default(),
             b_lmask: Default::default(),
             b_rowend: Default::default(),
+            a_addr: Default::default(),
+            outside: Default::default(),
+            c_addr: Default::default(),
             op_end: Constant::new((Op::End as u64).into()),
             op_dot: Constant::new((Op::Dot as u64).into()),
             lanes_c: Constant::new((LANES as u64).into()),
@@ -469,6 +478,8 @@ impl<const LANES: usize, const BL: usize> Accelerator<LANES, BL> {
             bl_c: Constant::new((BL as u64).into()),
             bl8: Constant::new((BL as u64).into()),
             bl_first: Constant::new(((1u64 << BL) - 1).into()),
+            act_aw: Constant::new((ACT_AW as u64).into()),
+            coef_aw: Constant::new((COEF_AW as u64).into()),
         }
     }
 }
@@ -627,6 +638,12 @@ impl<const LANES: usize, const BL: usize> Logic for Accelerator<LANES, BL> {
                 (self.one_l.val() << self.b_left.q.val().get_bits::<8>(0)) - self.one_l.val();
         }
         self.bf_valid.d.next = false;
+        // A coefficient word past the banks (on a top level with fewer words than the
+        // walk's fields reach) is a fault.
+        self.c_addr.next = self.b_cbase.q.val() + self.b_perk.q.val();
+        if self.b_busy.q.val() & ((self.c_addr.val() >> self.coef_aw.val()) != self.c0.val()) {
+            self.fault_q.d.next = true;
+        }
         for j in 0..LANES {
             self.xm[j].read_clock.next = self.clock.val();
             self.xm[j].write_clock.next = self.clock.val();
@@ -644,20 +661,20 @@ impl<const LANES: usize, const BL: usize> Logic for Accelerator<LANES, BL> {
             self.cw1[j].write_clock.next = self.clock.val();
             self.cb[j].read_clock.next = self.clock.val();
             self.cb[j].write_clock.next = self.clock.val();
-            self.xm[j].read_address.next = self.b_xrow.q.val();
-            self.pa[j].read_address.next = self.b_row.q.val();
-            self.pcm[j].read_address.next = self.b_row.q.val();
-            self.pd[j].read_address.next = self.b_row.q.val();
-            self.cw2[j].read_address.next = self.b_cbase.q.val() + self.b_perk.q.val();
-            self.cw1[j].read_address.next = self.b_cbase.q.val() + self.b_perk.q.val();
-            self.cb[j].read_address.next = self.b_cbase.q.val() + self.b_perk.q.val();
-            self.zm[j].read_address.next = self.u_arow.q.val().get_bits::<BEAVER_BITS>(0);
+            self.xm[j].read_address.next = self.b_xrow.q.val().get_bits::<ACT_AW>(0);
+            self.pa[j].read_address.next = self.b_row.q.val().get_bits::<BEAVER_AW>(0);
+            self.pcm[j].read_address.next = self.b_row.q.val().get_bits::<BEAVER_AW>(0);
+            self.pd[j].read_address.next = self.b_row.q.val().get_bits::<BEAVER_AW>(0);
+            self.cw2[j].read_address.next = self.c_addr.val().get_bits::<COEF_AW>(0);
+            self.cw1[j].read_address.next = self.c_addr.val().get_bits::<COEF_AW>(0);
+            self.cb[j].read_address.next = self.c_addr.val().get_bits::<COEF_AW>(0);
+            self.zm[j].read_address.next = self.u_arow.q.val().get_bits::<BEAVER_AW>(0);
         }
         self.bf_smask.d.next = self.b_smask.q.val();
         if self.b_busy.q.val() {
             self.bf_valid.d.next = true;
             self.bw_we[0].d.next = true;
-            self.bw_row[0].d.next = self.b_row.q.val();
+            self.bw_row[0].d.next = self.b_row.q.val().get_bits::<BEAVER_AW>(0);
             self.bw_mask[0].d.next = self.b_lmask.val() & self.b_smask.q.val();
             self.b_soff.d.next = self.b_soff.q.val() + self.bl_c.val();
             self.b_smask.d.next = self.b_smask.q.val() << self.bl8.val();
@@ -730,7 +747,7 @@ impl<const LANES: usize, const BL: usize> Logic for Accelerator<LANES, BL> {
             for j in 0..LANES {
                 // The results, else nothing (the host does not write them).
                 self.zm[j].write_enable.next = false;
-                self.zm[j].write_address.next = self.b_row.q.val();
+                self.zm[j].write_address.next = self.b_row.q.val().get_bits::<BEAVER_AW>(0);
                 self.zm[j].write_data.next = self.beavers[j % bl].y.val();
                 for s in (BEAVER_DELAY - 1)..BEAVER_DELAY {
                     self.zm[j].write_address.next = self.bw_row[s].q.val();
@@ -750,12 +767,12 @@ impl<const LANES: usize, const BL: usize> Logic for Accelerator<LANES, BL> {
             self.cw2[j].write_enable.next = self.ld_cw2.val() & self.ld_lane.val().get_bit(j);
             self.cw1[j].write_enable.next = self.ld_cw1.val() & self.ld_lane.val().get_bit(j);
             self.cb[j].write_enable.next = self.ld_cb.val() & self.ld_lane.val().get_bit(j);
-            self.pa[j].write_address.next = self.ld_addr.val().get_bits::<BEAVER_BITS>(0);
-            self.pcm[j].write_address.next = self.ld_addr.val().get_bits::<BEAVER_BITS>(0);
-            self.pd[j].write_address.next = self.ld_addr.val().get_bits::<BEAVER_BITS>(0);
-            self.cw2[j].write_address.next = self.ld_addr.val().get_bits::<COEF_BITS>(0);
-            self.cw1[j].write_address.next = self.ld_addr.val().get_bits::<COEF_BITS>(0);
-            self.cb[j].write_address.next = self.ld_addr.val().get_bits::<COEF_BITS>(0);
+            self.pa[j].write_address.next = self.ld_addr.val().get_bits::<BEAVER_AW>(0);
+            self.pcm[j].write_address.next = self.ld_addr.val().get_bits::<BEAVER_AW>(0);
+            self.pd[j].write_address.next = self.ld_addr.val().get_bits::<BEAVER_AW>(0);
+            self.cw2[j].write_address.next = self.ld_addr.val().get_bits::<COEF_AW>(0);
+            self.cw1[j].write_address.next = self.ld_addr.val().get_bits::<COEF_AW>(0);
+            self.cb[j].write_address.next = self.ld_addr.val().get_bits::<COEF_AW>(0);
             self.pa[j].write_data.next = self.ld_data.val().get_bits::<L>(0);
             self.pcm[j].write_data.next = self.ld_data.val().get_bits::<L>(0);
             self.pd[j].write_data.next = self.ld_data.val().get_bits::<L>(0);
@@ -764,7 +781,7 @@ impl<const LANES: usize, const BL: usize> Logic for Accelerator<LANES, BL> {
             self.cb[j].write_data.next = self.ld_data.val().get_bits::<L>(0);
         }
         self.bprog.write_enable.next = self.ld_bprog.val();
-        self.bprog.write_address.next = self.ld_addr.val().get_bits::<PROG_BITS>(0);
+        self.bprog.write_address.next = self.ld_addr.val().get_bits::<PROG_AW>(0);
         self.bprog.write_data.next = self.ld_data.val();
         // The array: issue the current group's next pair, or row.
         self.n_oxs.next = self.c_oxs.q.val();
@@ -779,6 +796,12 @@ impl<const LANES: usize, const BL: usize> Logic for Accelerator<LANES, BL> {
         self.f_zero.d.next = false;
         self.iy.next = self.c_oys.q.val() + self.c_ky.q.val();
         self.ix.next = self.c_oxs.q.val() + self.c_kx.q.val();
+        self.outside.next = self.u_conv.q.val()
+            & ((self.iy.val() < self.c_pad.q.val())
+                | (self.iy.val() >= self.c_hp.q.val())
+                | (self.ix.val() < self.c_pad.q.val())
+                | (self.ix.val() >= self.c_wp.q.val()));
+        self.a_addr.next = self.u_arow.q.val() + (self.c_e.q.val() >> self.logl.val());
         self.f_mask.d.next = false;
         self.f_add.d.next = false;
         self.f_fromz.d.next = false;
@@ -792,8 +815,8 @@ impl<const LANES: usize, const BL: usize> Logic for Accelerator<LANES, BL> {
             self.wgt[j].read_clock.next = self.clock.val();
             self.wgt[j].write_clock.next = self.clock.val();
             self.act[j].read_address.next = self.pk_addr.val();
-            self.aux[j].read_address.next = self.u_brow.q.val();
-            self.wgt[j].read_address.next = self.u_wptr.q.val();
+            self.aux[j].read_address.next = self.u_brow.q.val().get_bits::<ACT_AW>(0);
+            self.wgt[j].read_address.next = self.u_wptr.q.val().get_bits::<WGT_AW>(0);
         }
         if self.busy.q.val() {
             if self.u_dot.q.val() {
@@ -801,23 +824,22 @@ impl<const LANES: usize, const BL: usize> Logic for Accelerator<LANES, BL> {
                 // The operand's element `c_e` (the vector's, or the window's): its
                 // bank and row.
                 for j in 0..LANES {
-                    self.act[j].read_address.next =
-                        self.u_arow.q.val() + (self.c_e.q.val() >> self.logl.val());
+                    self.act[j].read_address.next = self.a_addr.val().get_bits::<ACT_AW>(0);
+                }
+                // A row past the banks, outside the padding, is a fault.
+                if !self.outside.val() & ((self.a_addr.val() >> self.act_aw.val()) != self.zero16.val())
+                {
+                    self.fault_q.d.next = true;
                 }
                 self.f_oh.d.next =
                     self.one_l.val() << (self.c_e.q.val().get_bits::<8>(0) & self.lmask.val());
-                if self.u_conv.q.val() {
-                    // Outside the input (its zero padding): the pair's share is 0.
-                    self.f_zero.d.next = (self.iy.val() < self.c_pad.q.val())
-                        | (self.iy.val() >= self.c_hp.q.val())
-                        | (self.ix.val() < self.c_pad.q.val())
-                        | (self.ix.val() >= self.c_wp.q.val());
-                }
+                // Outside the input (its zero padding): the pair's share is 0.
+                self.f_zero.d.next = self.outside.val();
                 if self.last_pair.val() {
                     // The mask pair ends the group; its results go down the delay line.
                     self.f_mask.d.next = true;
                     self.d_we[0].d.next = true;
-                    self.d_row[0].d.next = self.u_orow.q.val();
+                    self.d_row[0].d.next = self.u_orow.q.val().get_bits::<ACT_AW>(0);
                     self.d_mask[0].d.next = self.lane_mask.val();
                     self.u_k.d.next = self.k0.val();
                     self.c_e.d.next = self.zero16.val();
@@ -881,11 +903,11 @@ impl<const LANES: usize, const BL: usize> Logic for Accelerator<LANES, BL> {
                 self.f_add.d.next = true;
                 self.f_fromz.d.next = self.u_fromz.q.val();
                 for j in 0..LANES {
-                    self.act[j].read_address.next = self.u_arow.q.val();
+                    self.act[j].read_address.next = self.u_arow.q.val().get_bits::<ACT_AW>(0);
                 }
                 self.d_we[0].d.next = true;
                 self.d_add[0].d.next = true;
-                self.d_row[0].d.next = self.u_orow.q.val();
+                self.d_row[0].d.next = self.u_orow.q.val().get_bits::<ACT_AW>(0);
                 self.d_mask[0].d.next = self.lane_mask.val();
                 self.u_arow.d.next = self.u_arow.q.val() + self.r1.val();
                 self.u_brow.d.next = self.u_brow.q.val() + self.r1.val();
@@ -969,10 +991,10 @@ impl<const LANES: usize, const BL: usize> Logic for Accelerator<LANES, BL> {
         for j in 0..LANES {
             // The activations and their mirror for the Beaver lanes, written alike.
             self.act[j].write_enable.next = false;
-            self.act[j].write_address.next = self.ld_addr.val().get_bits::<ROW_BITS>(0);
+            self.act[j].write_address.next = self.ld_addr.val().get_bits::<ACT_AW>(0);
             self.act[j].write_data.next = self.ld_data.val().get_bits::<L>(0);
             self.xm[j].write_enable.next = false;
-            self.xm[j].write_address.next = self.ld_addr.val().get_bits::<ROW_BITS>(0);
+            self.xm[j].write_address.next = self.ld_addr.val().get_bits::<ACT_AW>(0);
             self.xm[j].write_data.next = self.ld_data.val().get_bits::<L>(0);
             if self.ld_act.val() & self.ld_lane.val().get_bit(j) {
                 self.act[j].write_enable.next = true;
@@ -997,14 +1019,14 @@ impl<const LANES: usize, const BL: usize> Logic for Accelerator<LANES, BL> {
                 }
             }
             self.aux[j].write_enable.next = self.ld_aux.val() & self.ld_lane.val().get_bit(j);
-            self.aux[j].write_address.next = self.ld_addr.val().get_bits::<ROW_BITS>(0);
+            self.aux[j].write_address.next = self.ld_addr.val().get_bits::<ACT_AW>(0);
             self.aux[j].write_data.next = self.ld_data.val().get_bits::<L>(0);
             self.wgt[j].write_enable.next = self.ld_wgt.val() & self.ld_lane.val().get_bit(j);
-            self.wgt[j].write_address.next = self.ld_addr.val().get_bits::<WEIGHT_BITS>(0);
+            self.wgt[j].write_address.next = self.ld_addr.val().get_bits::<WGT_AW>(0);
             self.wgt[j].write_data.next = self.ld_data.val().get_bits::<L>(0);
         }
         self.prog.write_enable.next = self.ld_prog.val();
-        self.prog.write_address.next = self.ld_addr.val().get_bits::<PROG_BITS>(0);
+        self.prog.write_address.next = self.ld_addr.val().get_bits::<PROG_AW>(0);
         self.prog.write_data.next = self.ld_data.val();
         // Outputs.
         self.pk_data.next = self.zero_w.val();

@@ -5,6 +5,7 @@
 //! formula.
 
 pub mod accel;
+pub mod accel_link;
 pub mod beaver;
 pub mod beaver_mul;
 pub mod blocks;

@@ -50,6 +50,10 @@ pub struct AccelArgs {
     /// Beaver task.
     #[arg(long, value_delimiter = ',')]
     layers: Vec<String>,
+    /// Run on the small-memory top level (256-row banks, 8-word coefficient banks: the
+    /// one an iCE40 holds; 16-bit ring, 2 MAC lanes).
+    #[arg(long)]
+    small: bool,
     /// Write a VCD trace of the run here.
     #[arg(long)]
     vcd: Option<PathBuf>,
@@ -169,14 +173,27 @@ pub fn accel(a: &AccelArgs) -> Result<()> {
         bar.enable_steady_tick(Duration::from_millis(200));
     }
     let t0 = Instant::now();
-    let r = sim::accel::verify(&net, &w, &s, &v, only.as_deref(), a.vcd.as_deref())
-        .with_context(|| format!("{} on the {}-lane accelerator", a.spec.display(), lanes))?;
+    let size = if a.small {
+        hdl::accel::Size::Small
+    } else {
+        hdl::accel::Size::Full
+    };
+    let r = sim::accel::verify(&net, &w, &s, &v, only.as_deref(), size, a.vcd.as_deref())
+        .with_context(|| {
+            format!(
+                "{} on the {}-lane {} accelerator",
+                a.spec.display(),
+                lanes,
+                size
+            )
+        })?;
     bar.finish_and_clear();
     if a.json {
         let mut j = serde_json::to_value(&r)?;
         j["passed"] = r.passed().into();
         j["configuration_lanes"] = config_lanes.into();
         j["configuration_beaver_lanes"] = config_beaver.into();
+        j["small"] = a.small.into();
         println!("{}", serde_json::to_string_pretty(&j)?);
     } else {
         println!(

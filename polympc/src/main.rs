@@ -775,7 +775,7 @@ fn hdl_cmd(a: &BlockArgs, out: &Path) -> Result<()> {
         Some(n) if hdl::accel::RING_COUNTS.contains(&l) => {
             let b = hdl::accel::beaver_lanes_for(n, c.mac_lanes, c.beaver_lanes)
                 .with_context(|| format!("no {n}-lane top level"))?;
-            let v = hdl::accel::verilog(l, c.frac_bits, n, b)
+            let v = hdl::accel::verilog(l, c.frac_bits, n, b, hdl::accel::Size::Full)
                 .with_context(|| format!("no {n}-lane top level with {b} Beaver lanes"))?;
             let name = format!("accelerator{l}_x{n}b{b}");
             let file = format!("{name}.v");
@@ -803,6 +803,39 @@ fn hdl_cmd(a: &BlockArgs, out: &Path) -> Result<()> {
             "(no top level: it is generated for 2 to 32 MAC lanes, not {})",
             c.mac_lanes
         ),
+    }
+    // On the 16-bit ring, the small-memory top level too: the one an iCE40 holds.
+    let small = hdl::accel::Size::Small;
+    if let Some(b) = hdl::accel::beaver_lanes_for(2, c.mac_lanes, c.beaver_lanes)
+        .filter(|&b| small.generated_for(l, 2, b) && c.frac_bits < l)
+    {
+        let v = hdl::accel::verilog(l, c.frac_bits, 2, b, small)
+            .with_context(|| format!("no small-memory top level with {b} Beaver lanes"))?;
+        let name = format!("accelerator{l}_x2b{b}_small");
+        let file = format!("{name}.v");
+        write(&out.join(&file), &v)?;
+        let bits = small.bits();
+        println!(
+            "{:<18} {:<22} 2 MAC lanes, {}; {}-row banks, {}-word coefficient banks \
+             in logic (for an iCE40)",
+            name,
+            file,
+            accel_cmd::beaver_count(b),
+            1 << bits.rows,
+            1 << bits.coef
+        );
+        manifest.push(serde_json::json!({
+            "block": name,
+            "file": file,
+            "ring_bits": l,
+            "frac_bits": c.frac_bits,
+            "lanes": 2,
+            "beaver_lanes": b,
+            "rows": 1 << bits.rows,
+            "coefficient_words": 1 << bits.coef,
+            "latency": perf_model::accel::units::mac_array(l).latency,
+            "instances": 1,
+        }));
     }
     let manifest = serde_json::to_string_pretty(&manifest)?;
     write(&out.join("blocks.json"), &format!("{manifest}\n"))?;

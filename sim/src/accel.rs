@@ -32,7 +32,7 @@ use crate::twopc::channel::Role;
 use crate::twopc::model::{Network, NodeKind, Weights};
 use crate::twopc::vectors::{TestVectors, VectorSet};
 use crate::verilator::{HarnessError, VerilatedDesign};
-use hdl::accel::{self, CoefWalk, Instr, Memories, Op};
+use hdl::accel::{self, CoefWalk, Instr, Memories, Op, Size};
 use scheduler::schedule::{Schedule, Unit, Work};
 use std::path::Path;
 
@@ -95,32 +95,71 @@ pub enum CompileError {
         /// Fractional bits.
         f: u32,
     },
+    /// The top level of this size is not generated for the ring or lanes.
+    #[error(
+        "the {size} top level is generated for the 16-bit ring with 2 MAC lanes only, \
+         not l = {l} with {lanes} MAC lanes and {beaver_lanes} Beaver lanes"
+    )]
+    Size {
+        /// The size.
+        size: Size,
+        /// The ring's bits.
+        l: u32,
+        /// The MAC lanes.
+        lanes: u32,
+        /// The Beaver lanes.
+        beaver_lanes: u32,
+    },
+    /// The memories' contents do not fit the top level's.
+    #[error("the {memory} needs {needs} {unit} a bank; the {size} top level's banks have {has}")]
+    Memory {
+        /// The memory.
+        memory: &'static str,
+        /// What it is counted in.
+        unit: &'static str,
+        /// Entries the layout needs.
+        needs: u64,
+        /// Entries a bank has.
+        has: u64,
+        /// The top level's size.
+        size: Size,
+    },
     /// The program does not fit.
     #[error(transparent)]
     Program(#[from] accel::AccelError),
 }
 
 /// Builds the accelerator on the `l`-bit ring truncating by `f`, with `lanes` MAC lanes
-/// and `beaver_lanes` Beaver lanes, on Verilator (cached).
+/// and `beaver_lanes` Beaver lanes and memories of `size`, on Verilator (cached).
 pub fn design(
     (l, f): (u32, u32),
     lanes: u32,
     beaver_lanes: u32,
+    size: Size,
 ) -> Result<VerilatedDesign, HarnessError> {
-    let name = format!("accelerator-l{l}f{f}-x{lanes}b{beaver_lanes}");
+    let name = format!(
+        "accelerator-l{l}f{f}-x{lanes}b{beaver_lanes}{}",
+        size.suffix()
+    );
     let refused = |message: String| HarnessError::Ports {
         design: name.clone(),
         message,
     };
-    generated_for((l, f), lanes, beaver_lanes).map_err(|e| refused(e.to_string()))?;
-    let v = accel::verilog(l, f, lanes, beaver_lanes)
+    generated_for((l, f), lanes, beaver_lanes, size).map_err(|e| refused(e.to_string()))?;
+    let v = accel::verilog(l, f, lanes, beaver_lanes, size)
         .ok_or_else(|| refused("no Verilog for this top level".into()))?;
     VerilatedDesign::build(&name, &v)
 }
 
 /// Whether the top level is generated for the `l`-bit ring truncating by `f`, `lanes`
-/// MAC lanes and `beaver_lanes` Beaver lanes; the first that it is not, if any.
-fn generated_for((l, f): (u32, u32), lanes: u32, beaver_lanes: u32) -> Result<(), CompileError> {
+/// MAC lanes, `beaver_lanes` Beaver lanes and memories of `size`; the first that it is
+/// not, if any.
+fn generated_for(
+    (l, f): (u32, u32),
+    lanes: u32,
+    beaver_lanes: u32,
+    size: Size,
+) -> Result<(), CompileError> {
     if !accel::LANE_COUNTS.contains(&lanes) {
         return Err(CompileError::Lanes(lanes));
     }
@@ -134,6 +173,14 @@ fn generated_for((l, f): (u32, u32), lanes: u32, beaver_lanes: u32) -> Result<()
     }
     if !accel::RING_COUNTS.contains(&l) || f >= l {
         return Err(CompileError::Ring { l, f });
+    }
+    if !size.generated_for(l, lanes, beaver_lanes) {
+        return Err(CompileError::Size {
+            size,
+            l,
+            lanes,
+            beaver_lanes,
+        });
     }
     Ok(())
 }
@@ -175,6 +222,33 @@ pub struct Used {
     pub beaver: u64,
     /// Coefficient words.
     pub coef: u64,
+}
+
+impl Used {
+    /// Whether these fit the memories of a top level of `size`; the first that does
+    /// not, if any.
+    pub fn fits(&self, size: Size) -> Result<(), CompileError> {
+        let b = size.bits();
+        let all = [
+            ("activation memory", "rows", self.act, b.rows),
+            ("aux memory", "rows", self.aux, b.rows),
+            ("weight memory", "words", self.weights, b.weights),
+            ("Beaver memory", "rows", self.beaver, b.beaver),
+            ("coefficient memory", "words", self.coef, b.coef),
+        ];
+        for (memory, unit, needs, bits) in all {
+            if needs > 1 << bits {
+                return Err(CompileError::Memory {
+                    memory,
+                    unit,
+                    needs,
+                    has: 1 << bits,
+                    size,
+                });
+            }
+        }
+        Ok(())
+    }
 }
 
 impl Compiled {
@@ -312,18 +386,20 @@ fn place_coefficients(
 
 /// Compiles the server's MAC-array and Beaver tasks of `schedule` for `net` with weights `w`,
 /// the offline data and the client's message taken from the server's `vectors`; only
-/// the tasks of the nodes `only` when given, their cycles from the first one's.
+/// the tasks of the nodes `only` when given, their cycles from the first one's; for
+/// the top level with memories of `size`.
 pub fn compile(
     net: &Network,
     w: &Weights,
     schedule: &Schedule,
     vectors: &dyn ServerShares,
     only: Option<&[usize]>,
+    size: Size,
 ) -> Result<Compiled, CompileError> {
     let (lanes, beaver_lanes) = (schedule.config.mac_lanes, schedule.config.beaver_lanes);
     let fixed = net.graph.fixed_point();
     let (l, f) = (fixed.ring_bits, fixed.frac_bits);
-    generated_for((l, f), lanes, beaver_lanes)?;
+    generated_for((l, f), lanes, beaver_lanes, size)?;
     let ln = u64::from(lanes);
     let mut mem = Memories::new(lanes as usize, beaver_lanes as usize).ring(l, f);
     let n = net.nodes.len();
@@ -414,9 +490,6 @@ pub fn compile(
                 Memories::put(&mut mem.aux, aux_top, &ring(i, "mask")?);
                 aux_top += rows;
                 wgt_word[i] = wgt_top;
-                if wgt_top + rows * inputs as u64 > 1 << accel::WEIGHT_BITS {
-                    return Err(bad(i, "the weights do not fit the weight memory".into()));
-                }
                 mem.put_weights(wgt_top, &p.w, inputs);
                 wgt_top += rows * inputs as u64;
             }
@@ -450,9 +523,6 @@ pub fn compile(
                 let depth = input[0] * kernel * kernel;
                 wgt_word[i] = wgt_top;
                 let words = (output[0] as u64).div_ceil(ln) * depth as u64;
-                if wgt_top + words > 1 << accel::WEIGHT_BITS {
-                    return Err(bad(i, "the weights do not fit the weight memory".into()));
-                }
                 mem.put_weights(wgt_top, &p.w, depth);
                 wgt_top += words;
             }
@@ -474,9 +544,6 @@ pub fn compile(
                 coef_top += u64::from(walk.period);
                 walks[i] = Some(walk);
                 bvr_row[i] = bvr_top;
-                if bvr_top + rows > 1 << accel::BEAVER_BITS {
-                    return Err(bad(i, "the pairs do not fit the Beaver memory".into()));
-                }
                 for (bank, name) in mem.pairs.iter_mut().zip(["a", "c", "d"]) {
                     Memories::put(bank, bvr_top, &o.lay_out(&ring(i, name)?));
                 }
@@ -517,6 +584,15 @@ pub fn compile(
             ..out(hwc[i])
         });
     }
+    let used = Used {
+        act: act_top,
+        aux: aux_top,
+        weights: wgt_top,
+        beaver: bvr_top,
+        coef: coef_top,
+    };
+    used.fits(size)?;
+    let mem = mem.sized(size);
     let mut program = Vec::new();
     let mut tasks = Vec::new();
     let mut mine: Vec<_> = schedule
@@ -683,17 +759,11 @@ pub fn compile(
             ));
         }
     }
-    accel::check(&program, lanes as usize, beaver_lanes as usize, l)?;
+    accel::check(&program, lanes as usize, beaver_lanes as usize, l, size)?;
     Ok(Compiled {
         program,
         mem,
-        used: Used {
-            act: act_top,
-            aux: aux_top,
-            weights: wgt_top,
-            beaver: bvr_top,
-            coef: coef_top,
-        },
+        used,
         outputs,
         offset,
         skipped: skipped.into_iter().collect(),
@@ -927,9 +997,10 @@ pub fn verify(
     schedule: &Schedule,
     vectors: &dyn ServerShares,
     only: Option<&[usize]>,
+    size: Size,
     vcd: Option<&Path>,
 ) -> Result<Verification, VerifyError> {
-    let c = compile(net, w, schedule, vectors, only)?;
+    let c = compile(net, w, schedule, vectors, only, size)?;
     let lanes = schedule.config.mac_lanes;
     let mut golden = c.mem.clone();
     accel::run(&c.program, &mut golden).map_err(CompileError::Program)?;
@@ -942,7 +1013,7 @@ pub fn verify(
         .unwrap_or(0);
     let beaver_lanes = schedule.config.beaver_lanes;
     let ring = (c.mem.ring_bits, c.mem.frac_bits);
-    let design = design(ring, lanes, beaver_lanes)?;
+    let design = design(ring, lanes, beaver_lanes, size)?;
     let trace = drive(&design, &c, schedule_ready + 2 * accel::delay(ring.0), vcd)?;
     let l = u64::from(lanes);
     let mismatches = |a: &[u64], b: &[u64]| a.iter().zip(b).filter(|(x, y)| x != y).count();

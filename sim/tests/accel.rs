@@ -7,7 +7,7 @@
 
 #![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
-use hdl::accel::{self, AccelError, CoefWalk, Geometry, Instr, Memories, Op};
+use hdl::accel::{self, AccelError, CoefWalk, Geometry, Instr, Memories, Op, Size};
 use hdl::beaver::{poly_share, PolyInput};
 use hdl::mac::{truncate_share, DEFAULT_FRAC_BITS};
 use hdl::ring::{mask, mul};
@@ -132,14 +132,22 @@ fn program(rng: &mut Lcg, (l, f): (u32, u32)) -> (Vec<Instr>, Memories, Vec<Vec<
 #[test]
 fn hand_written_programs_run_bit_exact_at_their_cycles() {
     for ring in RINGS {
-        hand_written_program(ring);
+        hand_written_program(ring, Size::Full);
     }
 }
 
-fn hand_written_program((l, f): (u32, u32)) {
+/// The same program on the small-memory top level: it fits its 256-row banks.
+#[test]
+fn the_small_memory_top_level_runs_what_fits_it() {
+    hand_written_program(RINGS[2], Size::Small);
+    poly_beside_the_array(1, RINGS[2], Size::Small);
+}
+
+fn hand_written_program((l, f): (u32, u32), size: Size) {
     let mut rng = Lcg(7);
     let (prog, mem, want) = program(&mut rng, (l, f));
-    let times = accel::check(&prog, 2, 2, l).unwrap();
+    let mem = mem.sized(size);
+    let times = accel::check(&prog, 2, 2, l, size).unwrap();
     let mut golden = mem.clone();
     accel::run(&prog, &mut golden).unwrap();
     assert_eq!(golden.act_vector(10, 5), want[0], "dense");
@@ -147,7 +155,7 @@ fn hand_written_program((l, f): (u32, u32)) {
     assert_eq!(golden.act_vector(100, 36), want[2], "convolution");
     let c = Compiled::by_hand(prog.clone(), mem, USED);
     let last = times.iter().map(|t| t.2).max().unwrap();
-    let design = sim::accel::design((l, f), 2, 2).unwrap();
+    let design = sim::accel::design((l, f), 2, 2, size).unwrap();
     let trace = drive(&design, &c, last + 10, None).unwrap();
     assert!(!trace.late && !trace.fault && trace.halted);
     let starts: Vec<u64> = prog
@@ -193,7 +201,7 @@ fn a_late_instruction_raises_late_and_rule_breaking_programs_are_refused() {
     // The addition due while the dense layer still issues.
     prog[1].start = 10;
     assert_eq!(
-        accel::check(&prog, 2, 2, 64).unwrap_err(),
+        accel::check(&prog, 2, 2, 64, Size::Full).unwrap_err(),
         AccelError::Overlap {
             index: 1,
             start: 10,
@@ -201,19 +209,27 @@ fn a_late_instruction_raises_late_and_rule_breaking_programs_are_refused() {
         }
     );
     let c = Compiled::by_hand(prog, mem, USED);
-    let trace = drive(&sim::accel::design(RINGS[0], 2, 2).unwrap(), &c, 400, None).unwrap();
+    let trace = drive(
+        &sim::accel::design(RINGS[0], 2, 2, Size::Full).unwrap(),
+        &c,
+        400,
+        None,
+    )
+    .unwrap();
     assert!(trace.late, "issued at {:?}", trace.issues);
     assert_eq!(trace.issues[1], 27, "the addition waits for the array");
     // Out of memory, and too long.
     let far = instr(0, Op::Add, 8, 0, u16::MAX - 1, 0, 0, 0);
-    let e = accel::check(&[far], 2, 2, 64).unwrap_err().to_string();
+    let e = accel::check(&[far], 2, 2, 64, Size::Full)
+        .unwrap_err()
+        .to_string();
     assert!(
         e.contains("instruction 0: a 65537") && e.contains("activation memory"),
         "{e}"
     );
     let many = vec![instr(0, Op::Add, 0, 0, 0, 0, 0, 0); 1 << accel::PROG_BITS];
     assert!(matches!(
-        accel::check(&many, 2, 2, 64),
+        accel::check(&many, 2, 2, 64, Size::Full),
         Err(AccelError::TooLong { .. })
     ));
 }
@@ -222,7 +238,7 @@ fn a_late_instruction_raises_late_and_rule_breaking_programs_are_refused() {
 /// lanes and `beaver` Beaver lanes, in two tiles (18 and 17 elements, the second's walk
 /// starting mid-period and its last row half full) while the MAC array runs an
 /// addition; then the array adds the client's re-share to `z`.
-fn poly_beside_the_array(beaver: usize, (l, f): (u32, u32)) {
+fn poly_beside_the_array(beaver: usize, (l, f): (u32, u32), size: Size) {
     let mut rng = Lcg(11);
     let lanes = 2;
     let mut mem = Memories::new(lanes, beaver).ring(l, f);
@@ -266,7 +282,8 @@ fn poly_beside_the_array(beaver: usize, (l, f): (u32, u32)) {
         Instr::poly(t1, n1 as u16, 9, 14),
         instr(ready1, Op::Add, n as u16, 1, 5, 30, 70, 0),
     ];
-    let times = accel::check(&prog, lanes, beaver, l).unwrap();
+    let mem = mem.sized(size);
+    let times = accel::check(&prog, lanes, beaver, l, size).unwrap();
     let end1 = u64::from(t1 + busy(n1));
     assert_eq!(times[4], (u64::from(t1), end1, end1 + bdelay - 1));
     let mut golden = mem.clone();
@@ -300,7 +317,7 @@ fn poly_beside_the_array(beaver: usize, (l, f): (u32, u32)) {
     assert_eq!(golden.act_vector(70, n), want_y, "z plus the re-share");
     let c = Compiled::by_hand(prog, mem, USED);
     let trace = drive(
-        &sim::accel::design((l, f), lanes as u32, beaver as u32).unwrap(),
+        &sim::accel::design((l, f), lanes as u32, beaver as u32, size).unwrap(),
         &c,
         u64::from(ready1) + 40,
         None,
@@ -328,7 +345,7 @@ fn poly_beside_the_array(beaver: usize, (l, f): (u32, u32)) {
     let mut clash = c.program.clone();
     clash[4].start = t1 - 3;
     assert_eq!(
-        accel::check(&clash, lanes, beaver, l).unwrap_err(),
+        accel::check(&clash, lanes, beaver, l, size).unwrap_err(),
         AccelError::Overlap {
             index: 4,
             start: u64::from(t1 - 3),
@@ -343,7 +360,7 @@ fn poly_beside_the_array(beaver: usize, (l, f): (u32, u32)) {
         }
         .setup(0),
     )];
-    let e = accel::check(&bad, lanes, beaver, l)
+    let e = accel::check(&bad, lanes, beaver, l, size)
         .unwrap_err()
         .to_string();
     assert!(e.contains("coefficient memory"), "{e}");
@@ -351,15 +368,15 @@ fn poly_beside_the_array(beaver: usize, (l, f): (u32, u32)) {
 
 #[test]
 fn poly_runs_on_the_beaver_lanes_beside_the_array_and_adds_the_reshare() {
-    poly_beside_the_array(2, RINGS[0]);
+    poly_beside_the_array(2, RINGS[0], Size::Full);
 }
 
 /// A single Beaver lane for two banks: a row in two cycles, the last half-full row in
 /// one; on the 64-bit ring and on the 16-bit one.
 #[test]
 fn poly_on_fewer_beaver_lanes_takes_a_row_in_several_cycles() {
-    poly_beside_the_array(1, RINGS[0]);
-    poly_beside_the_array(1, RINGS[2]);
+    poly_beside_the_array(1, RINGS[0], Size::Full);
+    poly_beside_the_array(1, RINGS[2], Size::Full);
 }
 
 #[test]
@@ -370,20 +387,82 @@ fn the_top_level_of_every_lane_count_passes_lint() {
             assert_eq!(counts.first(), Some(&lanes));
             assert_eq!(counts.last(), Some(&1));
             for b in counts {
-                let v = accel::verilog(l, f, lanes, b).unwrap();
+                let v = accel::verilog(l, f, lanes, b, Size::Full).unwrap();
                 sim::verilator::lint(&format!("accelerator-l{l}-x{lanes}b{b}"), &v)
                     .unwrap_or_else(|e| panic!("{l} bits, {lanes} lanes, {b} Beaver lanes: {e}"));
             }
         }
     }
-    assert!(accel::verilog(64, 12, 3, 1).is_none());
-    assert!(accel::verilog(64, 12, 8, 4).is_none());
-    assert!(accel::verilog(24, 12, 2, 2).is_none());
-    assert!(accel::verilog(16, 16, 2, 2).is_none());
+    for b in [2, 1] {
+        let v = accel::verilog(16, 8, 2, b, Size::Small).unwrap();
+        assert!(v.contains("(* ram_style = \"logic\" *) reg[15:0] mem[7:0];"));
+        sim::verilator::lint(&format!("accelerator-l16-x2b{b}-small"), &v)
+            .unwrap_or_else(|e| panic!("the small top level, {b} Beaver lanes: {e}"));
+    }
+    assert!(accel::verilog(64, 12, 3, 1, Size::Full).is_none());
+    assert!(accel::verilog(64, 12, 8, 4, Size::Full).is_none());
+    assert!(accel::verilog(24, 12, 2, 2, Size::Full).is_none());
+    assert!(accel::verilog(16, 16, 2, 2, Size::Full).is_none());
+    assert!(accel::verilog(32, 12, 2, 2, Size::Small).is_none());
+    assert!(accel::verilog(16, 8, 4, 1, Size::Small).is_none());
     assert!(accel::beaver_lane_counts(3).is_empty());
     // A configuration's share of Beaver lanes, down to a count the top level has.
     assert_eq!(accel::beaver_lanes_for(4, 64, 4), Some(1));
     assert_eq!(accel::beaver_lanes_for(32, 64, 16), Some(8));
     assert_eq!(accel::beaver_lanes_for(8, 8, 8), Some(8));
     assert_eq!(accel::beaver_lanes_for(16, 16, 8), Some(4));
+}
+
+/// The small top level refuses, in the golden model, a program past its 256-row banks,
+/// 256-instruction programs or 8-word coefficient banks; and its hardware raises
+/// `fault` at a window row or coefficient word past them, where the full-size top level
+/// runs the same program cleanly.
+#[test]
+fn the_small_memory_top_level_refuses_and_faults_past_its_memories() {
+    let (l, f) = RINGS[2];
+    let small = Size::Small;
+    let past = instr(0, Op::Add, 4, 0, 0, 0, 255, 0);
+    let e = accel::check(&[past], 2, 1, l, small)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("o 256") && e.contains("256-entry activation memory"),
+        "{e}"
+    );
+    let many = vec![instr(0, Op::Add, 0, 0, 0, 0, 0, 0); 256];
+    assert!(matches!(
+        accel::check(&many, 2, 1, l, small),
+        Err(AccelError::TooLong { size: 256, .. })
+    ));
+    let walk = CoefWalk {
+        base: 7,
+        rep: 1,
+        period: 2,
+    };
+    let e = accel::check(&[Instr::setup(walk.setup(0))], 2, 1, l, small)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("8-entry coefficient memory"), "{e}");
+    assert!(accel::check(&[Instr::setup(walk.setup(0))], 2, 1, l, Size::Full).is_ok());
+    // Unchecked on the hardware: a dot product whose vector runs from row 255 into
+    // row 256, and a walk whose second row group takes coefficient word 8.
+    let dot = [instr(2, Op::Dot, 2, 4, 255, 0, 0, 0)];
+    let poly = [Instr::setup(walk.setup(0)), Instr::poly(2, 4, 0, 0)];
+    let used = Used {
+        act: 4,
+        aux: 1,
+        weights: 8,
+        beaver: 2,
+        coef: 8,
+    };
+    for (what, prog) in [("the dot product", &dot[..]), ("the walk", &poly[..])] {
+        for size in [Size::Small, Size::Full] {
+            let mem = Memories::new(2, 1).ring(l, f).sized(size);
+            let c = Compiled::by_hand(prog.to_vec(), mem, used);
+            let d = sim::accel::design((l, f), 2, 1, size).unwrap();
+            let trace = drive(&d, &c, 40, None).unwrap();
+            assert_eq!(trace.fault, size == Size::Small, "{what}, {size:?}");
+            assert!(trace.halted && !trace.late, "{what}, {size:?}");
+        }
+    }
 }

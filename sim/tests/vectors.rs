@@ -10,6 +10,7 @@
 mod common;
 
 use common::{random_weights, Lcg};
+use hdl::accel::Size;
 use hdl::beaver::PolyInput;
 use hdl::beaver_mul::MulInput;
 use hdl::blocks::BlockKind;
@@ -335,14 +336,9 @@ fn relu_engine_replays_the_servers_garbling() {
 /// polynomial's output is the server's share the software run computed, in the golden
 /// model and on Verilator.
 fn server_on_the_accelerator(r: &Run, lanes: u32, beaver: u32, only: Option<&[usize]>) {
-    use perf_model::{AcceleratorConfig, Device, NetworkProfile};
-    use scheduler::schedule::{schedule, ScheduleOptions, Unit};
-    let d = Device::find("zcu102").unwrap();
-    let mut c = AcceleratorConfig::for_device(&d, r.net.graph.fixed_point());
-    (c.mac_lanes, c.beaver_lanes) = (lanes, beaver);
-    let link = NetworkProfile::find("lan").unwrap();
-    let s = schedule(&r.net.graph, &c, &d, &link, ScheduleOptions::default()).unwrap();
-    let v = sim::accel::verify(&r.net, &r.w, &s, &r.server, only, None).unwrap();
+    use scheduler::schedule::Unit;
+    let s = zcu102_schedule(r, lanes, beaver);
+    let v = sim::accel::verify(&r.net, &r.w, &s, &r.server, only, Size::Full, None).unwrap();
     assert_eq!((v.lanes, v.beaver_lanes), (lanes, beaver));
     let on_mac = s
         .tasks
@@ -392,12 +388,9 @@ fn server_on_the_accelerator(r: &Run, lanes: u32, beaver: u32, only: Option<&[us
 }
 
 /// The MLP's whole server schedule on the accelerator (4 MAC lanes, 1 Beaver lane);
-/// and a share that
-/// differs from the protocol's is caught.
+/// and a share that differs from the protocol's is caught.
 #[test]
 fn the_accelerator_runs_the_mlps_server_schedule() {
-    use perf_model::{AcceleratorConfig, Device, NetworkProfile};
-    use scheduler::schedule::{schedule, ScheduleOptions};
     use sim::accel::ServerShares;
     let r = mlp();
     // No convolution: any lane count the top level has.
@@ -416,12 +409,9 @@ fn the_accelerator_runs_the_mlps_server_schedule() {
         }
     }
     let t = nodes(&r.net, |k| matches!(k, NodeKind::Truncate))[1];
-    let d = Device::find("zcu102").unwrap();
-    let mut c = AcceleratorConfig::for_device(&d, r.net.graph.fixed_point());
-    (c.mac_lanes, c.beaver_lanes) = (8, 2);
-    let link = NetworkProfile::find("lan").unwrap();
-    let s = schedule(&r.net.graph, &c, &d, &link, ScheduleOptions::default()).unwrap();
-    let v = sim::accel::verify(&r.net, &r.w, &s, &Off(&r.server, t), None, None).unwrap();
+    let s = zcu102_schedule(&r, 8, 2);
+    let v =
+        sim::accel::verify(&r.net, &r.w, &s, &Off(&r.server, t), None, Size::Full, None).unwrap();
     assert!(!v.passed());
     let bad: Vec<(usize, Option<usize>)> = v
         .outputs
@@ -469,7 +459,8 @@ fn the_accelerator_runs_polynomials_on_its_beaver_lanes() {
 }
 
 /// The same network on the 16-bit ring: the top level generated for it, its lanes
-/// truncating by the network's 7 fractional bits.
+/// truncating by the network's 7 fractional bits. The small-memory top level (an
+/// iCE40's) refuses it by name: its activations need more than 256 rows a bank.
 #[test]
 fn the_16_bit_accelerator_runs_the_16_bit_network() {
     let path = root().join("sim/tests/data/polys.yaml");
@@ -482,4 +473,29 @@ fn the_16_bit_accelerator_runs_the_16_bit_network() {
     let fixed = r.net.graph.fixed_point();
     assert_eq!((fixed.ring_bits, fixed.frac_bits), (16, 7));
     server_on_the_accelerator(&r, 2, 1, None);
+    let e = small_refusal(&r);
+    assert!(
+        e.contains("the activation memory needs")
+            && e.contains("rows a bank; the small-memory top level's banks have 256"),
+        "{e}"
+    );
+}
+
+/// A schedule of `r`'s network on the ZCU102 over the LAN, with `lanes` MAC and
+/// `beaver` Beaver lanes.
+fn zcu102_schedule(r: &Run, lanes: u32, beaver: u32) -> scheduler::schedule::Schedule {
+    use perf_model::{AcceleratorConfig, Device, NetworkProfile};
+    use scheduler::schedule::{schedule, ScheduleOptions};
+    let d = Device::find("zcu102").unwrap();
+    let mut c = AcceleratorConfig::for_device(&d, r.net.graph.fixed_point());
+    (c.mac_lanes, c.beaver_lanes) = (lanes, beaver);
+    let link = NetworkProfile::find("lan").unwrap();
+    schedule(&r.net.graph, &c, &d, &link, ScheduleOptions::default()).unwrap()
+}
+
+fn small_refusal(r: &Run) -> String {
+    let s = zcu102_schedule(r, 2, 1);
+    sim::accel::verify(&r.net, &r.w, &s, &r.server, None, Size::Small, None)
+        .unwrap_err()
+        .to_string()
 }

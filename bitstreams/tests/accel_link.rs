@@ -1,0 +1,218 @@
+//! The accelerator's link on Verilator: the small-memory top level behind the UART,
+//! driven by its host driver over the line model. A program (a dense layer, an addition
+//! and a polynomial beside it, then the polynomial's output added to a received share)
+//! is loaded, run and read back: the activations equal the golden model's and the
+//! run's counts equal those of the same program driven on the top level's own ports.
+//! Bad memories, lanes and opcodes get their status bytes, and the link passes lint.
+
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
+
+use bitstreams::accel_host::{AccelDriver, SimulatedAccelBoard};
+use bitstreams::host::LinkError;
+use hdl::accel::{self, CoefWalk, Instr, Memories, Op, Size};
+use hdl::accel_link::{self, Mem, Reply, ReplyError, Request};
+use hdl::ring::mask;
+use sim::accel::{drive, Compiled, Used};
+
+const DIVISOR: u16 = 4;
+const L: u32 = 16;
+const FRAC: u32 = 8;
+
+struct Lcg(u64);
+
+impl Lcg {
+    fn word(&mut self) -> u64 {
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        self.0 >> 21
+    }
+}
+
+#[allow(clippy::too_many_arguments)] // one per field of the instruction
+fn instr(start: u32, op: Op, count: u16, depth: u16, a: u16, b: u16, o: u16, w: u16) -> Instr {
+    Instr {
+        start,
+        op,
+        count,
+        depth,
+        a,
+        b,
+        o,
+        w,
+        raw: 0,
+    }
+}
+
+const USED: Used = Used {
+    act: 90,
+    aux: 60,
+    weights: 40,
+    beaver: 30,
+    coef: 8,
+};
+
+/// The program on 2 MAC lanes and `beaver` Beaver lanes, and its memories.
+fn program(beaver: usize) -> (Vec<Instr>, Memories) {
+    let mut rng = Lcg(3);
+    let mut mem = Memories::new(2, beaver).ring(L, FRAC);
+    let mut vec = |n: usize| (0..n).map(|_| rng.word() & mask(L)).collect::<Vec<u64>>();
+    let (x, wd, masks) = (vec(7), vec(5 * 7), vec(5));
+    Memories::put(&mut mem.act, 0, &x);
+    Memories::put(&mut mem.aux, 0, &masks);
+    mem.put_weights(0, &wd, 7);
+    let (xp, a, c, d, recv) = (vec(20), vec(20), vec(20), vec(20), vec(20));
+    Memories::put(&mut mem.act, 20, &xp);
+    for (bank, v) in mem.pairs.iter_mut().zip([&a, &c, &d]) {
+        Memories::put(bank, 5, v);
+    }
+    Memories::put(&mut mem.aux, 30, &recv);
+    let (p, q) = (vec(6), vec(6));
+    Memories::put(&mut mem.act, 50, &p);
+    Memories::put(&mut mem.aux, 50, &q);
+    let walk = CoefWalk {
+        base: 3,
+        rep: 1,
+        period: 2,
+    };
+    let (w2, w1, b) = (vec(4), vec(4), vec(4));
+    for ch in 0..4 {
+        for (bank, v) in mem.coef.iter_mut().zip([&w2, &w1, &b]) {
+            bank[ch % 2][3 + ch / 2] = v[ch] & 0xff;
+        }
+    }
+    let t0 = 4 + 24;
+    let ready = t0 + 20u32.div_ceil(beaver as u32) + accel::beaver_delay(L) as u32;
+    let prog = vec![
+        instr(3, Op::Dot, 5, 7, 0, 0, 10, 0),
+        Instr::setup(walk.setup(0)),
+        Instr::poly(t0, 20, 20, 5),
+        instr(t0, Op::Add, 6, 0, 50, 50, 60, 0),
+        instr(ready, Op::Add, 20, 1, 5, 30, 70, 0),
+    ];
+    (prog, mem.sized(Size::Small))
+}
+
+fn used() -> [u64; 5] {
+    [USED.act, USED.aux, USED.weights, USED.beaver, USED.coef]
+}
+
+#[test]
+fn the_driver_loads_runs_and_reads_a_program_through_the_simulated_link() {
+    for beaver in [1, 2] {
+        let (prog, mem) = program(beaver);
+        let times = accel::check(&prog, 2, beaver, L, Size::Small).unwrap();
+        let last = times.iter().map(|t| t.2).max().unwrap();
+        let mut golden = mem.clone();
+        accel::run(&prog, &mut golden).unwrap();
+        let board = SimulatedAccelBoard::new(DIVISOR, FRAC, beaver).unwrap();
+        let mut d = AccelDriver::new(board);
+        let run = d.run_program(&prog, &mem, used(), 10_000).unwrap();
+        for (j, bank) in run.act.iter().enumerate() {
+            let want: Vec<u16> = golden.act[j][..USED.act as usize]
+                .iter()
+                .map(|&v| v as u16)
+                .collect();
+            assert_eq!(bank, &want, "bank {j}, {beaver} Beaver lanes");
+        }
+        // The same program on the top level's own ports.
+        let design = sim::accel::design((L, FRAC), 2, beaver as u32, Size::Small).unwrap();
+        let c = Compiled::by_hand(prog.clone(), mem.clone(), USED);
+        let trace = drive(&design, &c, last + 10, None).unwrap();
+        let r = run.report;
+        assert!(r.halted && !r.late && !r.fault, "{r:?}");
+        assert_eq!(
+            (
+                usize::from(r.issues),
+                usize::from(r.writes),
+                usize::from(r.beaver_issues),
+                usize::from(r.beaver_writes)
+            ),
+            (
+                trace.issues.len(),
+                trace.writes.len(),
+                trace.beaver_issues.len(),
+                trace.beaver_writes.len()
+            ),
+            "{beaver} Beaver lanes"
+        );
+        assert!(
+            u64::from(r.now) > last && u64::from(r.now) <= last + accel_link::DRAIN + 2,
+            "answered at {} after the last write at {last}",
+            r.now
+        );
+        // A limit below the program's cycles answers before the halt.
+        let short = d
+            .session(&[Request::Run { max_cycles: 10 }])
+            .unwrap()
+            .pop()
+            .unwrap();
+        match short {
+            Reply::Ran(r) => assert!(
+                !r.halted && u64::from(r.now) == 10 + accel_link::DRAIN,
+                "{r:?}"
+            ),
+            other => panic!("{other:?}"),
+        }
+    }
+}
+
+#[test]
+fn bad_memories_lanes_and_opcodes_get_their_status() {
+    let board = SimulatedAccelBoard::new(DIVISOR, FRAC, 1).unwrap();
+    let mut d = AccelDriver::new(board);
+    assert_eq!(d.identify().unwrap(), accel_link::identity(FRAC, 1));
+    let load = |mem: u8, lane: u8| Request::Load {
+        mem,
+        lane,
+        addr: 4,
+        words: vec![0x1234, 0x5678],
+    };
+    let read = |lane: u8| Request::Read {
+        lane,
+        row: 4,
+        count: 2,
+    };
+    let rs = [
+        load(Mem::Act as u8, 1),
+        load(11, 0),
+        load(Mem::Aux as u8, 2),
+        read(2),
+        read(1),
+        read(0),
+    ];
+    let wire: Vec<(Vec<u8>, usize, u64)> = rs
+        .iter()
+        .map(|r| (r.encode(), 1 + r.result_len(), 16))
+        .collect();
+    use bitstreams::host::Transport;
+    let mut board = SimulatedAccelBoard::new(DIVISOR, FRAC, 1).unwrap();
+    let replies = board.exchange_all(&wire).unwrap();
+    let parsed: Vec<Result<Reply, ReplyError>> = rs
+        .iter()
+        .zip(&replies)
+        .map(|(r, b)| accel_link::decode_reply(r, b))
+        .collect();
+    assert_eq!(parsed[0], Ok(Reply::Loaded));
+    assert_eq!(parsed[1], Err(ReplyError::Bad(accel_link::OP_LOAD)));
+    assert_eq!(parsed[2], Err(ReplyError::Bad(accel_link::OP_LOAD)));
+    assert_eq!(parsed[3], Err(ReplyError::Bad(accel_link::OP_READ)));
+    assert_eq!(parsed[4], Ok(Reply::Read(vec![0x1234, 0x5678])));
+    // Bank 0 is untouched: the refused loads wrote nothing.
+    assert_eq!(parsed[5], Ok(Reply::Read(vec![0, 0])));
+    let unknown = board.exchange(&[0x55], 1).unwrap();
+    assert_eq!(unknown, [accel_link::STATUS_UNKNOWN]);
+    // And through the driver, the refusal is an error naming the link.
+    let e = d.request(&read(3)).unwrap_err();
+    assert!(matches!(e, LinkError::Accel { .. }), "{e}");
+    assert!(e.to_string().contains("accel_link_d4_f8_b1"), "{e}");
+}
+
+#[test]
+fn the_link_passes_lint() {
+    for beaver in [1, 2] {
+        let v = accel_link::verilog(DIVISOR, FRAC, beaver).unwrap();
+        sim::verilator::lint(&format!("accel-link-b{beaver}"), &v).unwrap();
+    }
+}
