@@ -1,5 +1,6 @@
 //! `polympc bitstream` as a user meets it: real yosys, nextpnr-ice40 and icepack runs
-//! giving bitstreams of the host-link top level for both boards with timing met, the
+//! giving bitstreams of the host-link top level for both boards with timing met (and
+//! of the accelerator's link for a 16-bit configuration on the HX8K), the
 //! report's figures equal to the tools' logs, and clear errors (with the tools' figures)
 //! for a clock the design cannot meet and a part it does not fit, leaving an earlier
 //! build in the folder untouched.
@@ -30,15 +31,17 @@ fn logged_lcs(dir: &Path) -> (u64, u64) {
     (n.next().unwrap(), n.next().unwrap())
 }
 
-fn check_build(board: &str, clock_mhz: f64, pll: bool, dir: &Path) -> Vec<u8> {
-    let out = polympc(&[
+fn check_build(board: &str, clock_mhz: f64, pll: bool, dir: &Path, extra: &[&str]) -> Vec<u8> {
+    let mut args = vec![
         "bitstream",
         "--board",
         board,
         "--out",
         dir.to_str().unwrap(),
         "--json",
-    ]);
+    ];
+    args.extend_from_slice(extra);
+    let out = polympc(&args);
     assert!(out.status.success(), "{board}: {}", stderr(&out));
     let printed: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let r = report(dir);
@@ -96,9 +99,9 @@ fn check_build(board: &str, clock_mhz: f64, pll: bool, dir: &Path) -> Vec<u8> {
 #[test]
 fn bitstreams_for_both_boards_meet_timing_and_a_failed_rebuild_keeps_them() {
     let cu = scratch("bitstream-cu");
-    let bin = check_build("alchitry-cu", 50.0, true, &cu);
+    let bin = check_build("alchitry-cu", 50.0, true, &cu, &[]);
     let ib = scratch("bitstream-icebreaker");
-    check_build("icebreaker", 12.0, false, &ib);
+    check_build("icebreaker", 12.0, false, &ib, &[]);
 
     // 100 MHz straight from the oscillator is more than the design makes on the HX8K.
     let before = std::fs::read_to_string(cu.join("report.json")).unwrap();
@@ -182,6 +185,83 @@ fn a_part_too_small_gets_the_resource_that_is_short() {
         "{e}"
     );
     assert!(!dir.join("out").join("polympc_board.bin").exists());
+}
+
+/// The accelerator's link for a 16-bit configuration: on the Alchitry Cu's HX8K with
+/// timing met at 50 MHz, its banks in RAM blocks; the iCEBreaker's UP5K has too few RAM
+/// blocks, and says so with nextpnr's figures; a configuration of another ring is
+/// refused by name.
+#[test]
+fn the_accelerators_link_builds_for_a_16_bit_configuration() {
+    use perf_model::{AcceleratorConfig, Device, FixedPoint};
+    let dir = scratch("bitstream-accel");
+    let hx8k = Device::find("hx8k").unwrap();
+    let mut c = AcceleratorConfig::for_device(
+        &hx8k,
+        FixedPoint {
+            ring_bits: 16,
+            frac_bits: 7,
+        },
+    );
+    (c.mac_lanes, c.beaver_lanes) = (2, 1);
+    let acc = dir.join("acc16.yaml");
+    std::fs::write(&acc, c.to_yaml()).unwrap();
+    let acc = acc.to_str().unwrap();
+    let cu = dir.join("cu");
+    check_build("alchitry-cu", 50.0, true, &cu, &["--config", acc]);
+    let r = report(&cu);
+    assert!(
+        r["core"].as_str().unwrap().starts_with("accelerator link")
+            && r["core"].as_str().unwrap().contains("1 Beaver lane,"),
+        "{r}"
+    );
+    assert_eq!(r["frac_bits"], 7);
+    let ram = r["utilisation"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|u| u["kind"] == "ICESTORM_RAM")
+        .unwrap();
+    assert!(ram["used"].as_u64().unwrap() > 16, "{ram}");
+    let v = std::fs::read_to_string(cu.join("accel_link.v")).unwrap();
+    assert!(v.contains("ram_style = \"logic\""));
+
+    let out = polympc(&[
+        "bitstream",
+        "--board",
+        "icebreaker",
+        "--config",
+        acc,
+        "--out",
+        dir.join("ib").to_str().unwrap(),
+    ]);
+    assert!(!out.status.success());
+    let e = stderr(&out);
+    assert!(
+        e.contains("does not fit the iCE40-UP5K") && e.contains("ICESTORM_RAM"),
+        "{e}"
+    );
+
+    c.ring_bits = 64;
+    let wide = dir.join("acc64.yaml");
+    std::fs::write(&wide, c.to_yaml()).unwrap();
+    let out = polympc(&[
+        "bitstream",
+        "--board",
+        "alchitry-cu",
+        "--config",
+        wide.to_str().unwrap(),
+        "--out",
+        dir.join("wide").to_str().unwrap(),
+    ]);
+    assert!(!out.status.success());
+    let e = stderr(&out);
+    assert!(
+        e.contains("acc64.yaml: the board's accelerator is the small-memory top level")
+            && e.contains("ring_bits 64"),
+        "{e}"
+    );
+    assert!(!e.contains("panicked"), "{e}");
 }
 
 #[test]

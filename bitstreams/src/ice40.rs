@@ -1,5 +1,5 @@
-//! iCE40 bitstreams of the host-link top level ([`hdl::host::HostLink`]) for a board:
-//! the board wrapper (the oscillator straight in, or through the PLL when the design
+//! iCE40 bitstreams for a board of the host-link top level ([`hdl::host::HostLink`]) or
+//! the accelerator's link ([`hdl::accel_link::AccelLink`]): the board wrapper (the oscillator straight in, or through the PLL when the design
 //! clock differs), the pin constraints, then yosys (`synth_ice40`, `-dsp -spram` on
 //! UltraPlus parts), nextpnr-ice40 at the design clock and icepack. The report's
 //! utilisation and maximum frequency are the tools' own figures, read from their logs;
@@ -7,6 +7,7 @@
 
 use crate::board::Board;
 use crate::tools::{icepack, nextpnr_ice40, yosys, ToolError};
+use hdl::accel_link;
 use hdl::host::{self, HostLink};
 use hdl::uart;
 use serde::Serialize;
@@ -71,16 +72,112 @@ pub fn pll(ref_mhz: f64, want_mhz: f64) -> Option<Pll> {
     best.filter(|b| (b.out_mhz - want_mhz).abs() <= 0.01 * want_mhz)
 }
 
+/// The core a bitstream holds: both have the same ports (clock, the UART's lines, two
+/// LEDs), so the board wrapper is the same.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Core {
+    /// The host link: Beaver products and garbled AND gates ([`HostLink`]).
+    HostLink,
+    /// The accelerator's link: the small-memory top level on the 16-bit ring with 2 MAC
+    /// lanes and this many Beaver lanes (1 or 2) behind the UART
+    /// ([`hdl::accel_link::AccelLink`]).
+    Accelerator {
+        /// Beaver lanes.
+        beaver_lanes: usize,
+    },
+}
+
+impl Core {
+    /// What it is, for reports.
+    pub fn describe(&self) -> String {
+        match self {
+            Core::HostLink => "host link (Beaver multiplier, garbled-AND unit)".into(),
+            Core::Accelerator { beaver_lanes } => format!(
+                "accelerator link (small-memory top level: 2 MAC lanes, {beaver_lanes} Beaver \
+                 lane{}, 256-row banks)",
+                if *beaver_lanes == 1 { "" } else { "s" }
+            ),
+        }
+    }
+
+    /// The core's Verilog file name.
+    fn file(&self) -> &'static str {
+        match self {
+            Core::HostLink => "host_link.v",
+            Core::Accelerator { .. } => "accel_link.v",
+        }
+    }
+
+    /// Its Verilog with the UART at `divisor` cycles a bit and truncation by
+    /// `frac_bits`; `None` when it is not generated for them.
+    pub fn verilog(&self, divisor: u16, frac_bits: u32) -> Option<String> {
+        match self {
+            Core::HostLink => Some(hdl::verilog(HostLink::new(divisor, frac_bits))),
+            Core::Accelerator { beaver_lanes } => {
+                accel_link::verilog(divisor, frac_bits, *beaver_lanes)
+            }
+        }
+    }
+
+    /// The modelled cycles of its requests over the UART at `divisor`.
+    fn request_cycles(&self, divisor: u16) -> Vec<(String, u64)> {
+        match self {
+            Core::HostLink => [
+                ("identify", host::OP_ID),
+                ("Beaver multiply", host::OP_MUL),
+                ("garble AND", host::OP_GARBLE),
+                ("evaluate AND", host::OP_EVAL),
+            ]
+            .iter()
+            .map(|&(name, op)| (name.to_string(), host::transaction_cycles(op, divisor)))
+            .collect(),
+            Core::Accelerator { .. } => {
+                let n = accel_link::MAX_WORDS;
+                let load = |mem: accel_link::Mem| accel_link::Request::Load {
+                    mem: mem as u8,
+                    lane: 0,
+                    addr: 0,
+                    words: vec![0; n],
+                };
+                [
+                    ("identify".to_string(), accel_link::Request::Identify),
+                    (
+                        format!("load {n} ring elements"),
+                        load(accel_link::Mem::Act),
+                    ),
+                    (
+                        format!("load {n} instructions"),
+                        load(accel_link::Mem::Prog),
+                    ),
+                    (
+                        format!("read {n} rows"),
+                        accel_link::Request::Read {
+                            lane: 0,
+                            row: 0,
+                            count: n,
+                        },
+                    ),
+                ]
+                .into_iter()
+                .map(|(name, r)| (name, accel_link::transaction_cycles(&r, divisor)))
+                .collect()
+            }
+        }
+    }
+}
+
 /// What to build.
 #[derive(Debug, Clone)]
 pub struct BuildOptions {
     /// The board.
     pub board: Board,
+    /// The core.
+    pub core: Core,
     /// The design clock, MHz; the board's `design_mhz` when `None`.
     pub freq_mhz: Option<f64>,
     /// The UART's baud rate.
     pub baud: u32,
-    /// Fractional bits the Beaver multiplier truncates by.
+    /// Fractional bits the core truncates by.
     pub frac_bits: u32,
     /// nextpnr's placement seed.
     pub seed: u64,
@@ -111,6 +208,8 @@ pub struct Usage {
 pub struct BuildReport {
     /// The board.
     pub board: String,
+    /// The core.
+    pub core: String,
     /// nextpnr's part and package.
     pub part: String,
     /// The oscillator, MHz.
@@ -127,10 +226,11 @@ pub struct BuildReport {
     pub baud: u32,
     /// Clock cycles a bit.
     pub uart_divisor: u16,
-    /// Fractional bits of the multiplier.
+    /// Fractional bits the core truncates by.
     pub frac_bits: u32,
     /// Modelled time of each request at the design clock, microseconds: the request's
-    /// frames, the unit, the reply's frames ([`hdl::host::transaction_cycles`]).
+    /// frames, the unit, the reply's frames ([`hdl::host::transaction_cycles`]); the
+    /// accelerator link's frames alone ([`hdl::accel_link::transaction_cycles`]).
     pub request_us: Vec<(String, f64)>,
     /// Cells used, from nextpnr.
     pub utilisation: Vec<Usage>,
@@ -163,6 +263,7 @@ impl BuildReport {
             ),
             None => format!("{} MHz, the oscillator", self.clock_mhz),
         };
+        s.push_str(&format!("| core | {} |\n", self.core));
         s.push_str(&format!("| design clock | {clock} |\n"));
         s.push_str(&format!(
             "| maximum frequency (nextpnr) | {:.2} MHz |\n",
@@ -243,6 +344,14 @@ pub enum BuildError {
         /// nextpnr's log.
         log: PathBuf,
     },
+    /// The core is not generated for these fractional bits.
+    #[error("the {core} is not generated for {frac_bits} fractional bits")]
+    Core {
+        /// The core.
+        core: String,
+        /// The fractional bits asked for.
+        frac_bits: u32,
+    },
     /// A tool failed otherwise.
     #[error("{tool} failed (its log: {}):\n{tail}", log.display())]
     Failed {
@@ -303,7 +412,7 @@ pub fn wrapper(pll: Option<&Pll>, leds: usize) -> String {
         n => format!(", output [{}:0] led", n - 1),
     };
     let mut v = format!(
-        "// polympc: the host link on a board (generated)\nmodule polympc_board(input clk, input uart_rx, output uart_tx{led_port});\n"
+        "// polympc: a link core on a board (generated)\nmodule polympc_board(input clk, input uart_rx, output uart_tx{led_port});\n"
     );
     let clock = match pll {
         Some(p) => {
@@ -425,10 +534,14 @@ fn build_in(
         std::fs::write(&p, text).map_err(io(&p))?;
         Ok(p)
     };
-    let core = write(
-        "host_link.v",
-        &hdl::verilog(HostLink::new(divisor, opts.frac_bits)),
-    )?;
+    let verilog = opts
+        .core
+        .verilog(divisor, opts.frac_bits)
+        .ok_or_else(|| BuildError::Core {
+            core: opts.core.describe(),
+            frac_bits: opts.frac_bits,
+        })?;
+    let core = write(opts.core.file(), &verilog)?;
     let top = write("polympc_board.v", &wrapper(pll.as_ref(), b.leds.len()))?;
     // The wrapper's `led[1:0]` takes the board's first LEDs (the others are
     // constrained `-nowarn`, so nextpnr passes over them); a single LED is a scalar
@@ -536,6 +649,7 @@ fn build_in(
     }
     let report = BuildReport {
         board: b.name.clone(),
+        core: opts.core.describe(),
         part: part.to_string(),
         oscillator_mhz: b.clock.mhz,
         requested_mhz: opts.requested_mhz(),
@@ -545,18 +659,12 @@ fn build_in(
         baud: opts.baud,
         uart_divisor: divisor,
         frac_bits: opts.frac_bits,
-        request_us: [
-            ("identify", host::OP_ID),
-            ("Beaver multiply", host::OP_MUL),
-            ("garble AND", host::OP_GARBLE),
-            ("evaluate AND", host::OP_EVAL),
-        ]
-        .iter()
-        .map(|&(name, op)| {
-            let cycles = host::transaction_cycles(op, divisor) as f64;
-            (name.to_string(), cycles / clock)
-        })
-        .collect(),
+        request_us: opts
+            .core
+            .request_cycles(divisor)
+            .into_iter()
+            .map(|(name, cycles)| (name, cycles as f64 / clock))
+            .collect(),
         utilisation,
         yosys_cells,
         tools: tools

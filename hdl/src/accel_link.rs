@@ -235,6 +235,14 @@ impl Request {
     }
 }
 
+/// Cycles of request `r` over the UART at `divisor` cycles a bit: its frames and the
+/// reply's back to back, and the receiver's latency; what the board does in between
+/// (a few cycles, or a run's program) aside.
+pub fn transaction_cycles(r: &Request, divisor: u16) -> u64 {
+    let frames = r.encode().len() + 1 + r.result_len();
+    frames as u64 * crate::uart::tx_cycles(divisor) + crate::uart::rx_latency(divisor)
+}
+
 /// The status byte of a served request.
 pub fn status_ok(op: u8) -> u8 {
     0x80 | op

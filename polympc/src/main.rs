@@ -98,8 +98,9 @@ enum Command {
     /// predictions and the traffic per node beside perf_model's prediction.
     PrivateInfer(Box<private_cmd::PrivateArgs>),
     /// Build the iCE40 bitstream of the host-link top level (UART, Beaver multiplier,
-    /// garbled-AND unit) for a board: yosys, nextpnr-ice40 at the design clock,
-    /// icepack; prints utilisation and the maximum frequency from the tools.
+    /// garbled-AND unit), or with `--config` the accelerator's link (the small-memory
+    /// top level behind the UART), for a board: yosys, nextpnr-ice40 at the design
+    /// clock, icepack; prints utilisation and the maximum frequency from the tools.
     Bitstream(BitstreamArgs),
     /// Talk to a board running the host link: identify it, then a self-test of Beaver
     /// multiplications and garbled AND gates against the golden models, over a serial
@@ -430,8 +431,13 @@ struct BitstreamArgs {
     #[arg(long, default_value_t = 115_200)]
     baud: u32,
     /// Fractional bits the Beaver multiplier truncates by.
-    #[arg(long, default_value_t = hdl::mac::DEFAULT_FRAC_BITS)]
+    #[arg(long, default_value_t = hdl::mac::DEFAULT_FRAC_BITS, conflicts_with = "config")]
     frac_bits: u32,
+    /// Build the accelerator's link for this configuration (a 16-bit ring; its
+    /// fractional bits, and its share of Beaver lanes for 2 MAC lanes) instead of the
+    /// host link.
+    #[arg(long)]
+    config: Option<PathBuf>,
     /// nextpnr's placement seed.
     #[arg(long, default_value_t = 1)]
     seed: u64,
@@ -443,9 +449,41 @@ struct BitstreamArgs {
     json: bool,
 }
 
+/// The core and its fractional bits: the host link with `--frac-bits`, or the
+/// accelerator's link for `--config`.
+fn bitstream_core(a: &BitstreamArgs) -> Result<(bitstreams::ice40::Core, u32)> {
+    use bitstreams::ice40::Core;
+    let Some(path) = &a.config else {
+        return Ok((Core::HostLink, a.frac_bits));
+    };
+    let c = AcceleratorConfig::load(path)?;
+    let small = hdl::accel::Size::Small;
+    let b = hdl::accel::beaver_lanes_for(2, c.mac_lanes, c.beaver_lanes)
+        .filter(|&b| small.generated_for(c.ring_bits, 2, b) && c.frac_bits < c.ring_bits);
+    let Some(b) = b else {
+        anyhow::bail!(
+            "{}: the board's accelerator is the small-memory top level, on the 16-bit ring \
+             with fewer fractional bits, 2 MAC lanes and 1 or 2 Beaver lanes; the \
+             configuration has ring_bits {}, frac_bits {}, mac_lanes {}, beaver_lanes {}",
+            path.display(),
+            c.ring_bits,
+            c.frac_bits,
+            c.mac_lanes,
+            c.beaver_lanes
+        );
+    };
+    Ok((
+        Core::Accelerator {
+            beaver_lanes: b as usize,
+        },
+        c.frac_bits,
+    ))
+}
+
 fn bitstream_cmd(a: &BitstreamArgs) -> Result<()> {
     use bitstreams::ice40::{build, BuildOptions, STEPS};
     use indicatif::{ProgressBar, ProgressStyle};
+    let (core, frac_bits) = bitstream_core(a)?;
     let board = bitstreams::board::Board::named_or_file(&a.board)?;
     let out = a
         .out
@@ -453,9 +491,10 @@ fn bitstream_cmd(a: &BitstreamArgs) -> Result<()> {
         .unwrap_or_else(|| PathBuf::from(format!("bitstream-{}", board.name)));
     let opts = BuildOptions {
         board,
+        core,
         freq_mhz: a.freq,
         baud: a.baud,
-        frac_bits: a.frac_bits,
+        frac_bits,
         seed: a.seed,
         out: out.clone(),
     };
