@@ -380,3 +380,36 @@ fn the_host_self_test_runs_on_the_simulated_board() {
     let e = stderr(&out);
     assert!(e.contains("serial port /dev/polympc-no-such-port"), "{e}");
 }
+
+/// `polympc host --config`: the accelerator link's self-test on the simulated board,
+/// with the configuration's fractional bits and Beaver lanes.
+#[test]
+fn the_accelerator_link_self_test_runs_on_the_simulated_board() {
+    use perf_model::{AcceleratorConfig, Device, FixedPoint};
+    let dir = scratch("host-accel");
+    let fixed = FixedPoint {
+        ring_bits: 16,
+        frac_bits: 6,
+    };
+    let mut c = AcceleratorConfig::for_device(&Device::find("hx8k").unwrap(), fixed);
+    (c.mac_lanes, c.beaver_lanes) = (4, 4);
+    let acc = dir.join("acc16.yaml");
+    std::fs::write(&acc, c.to_yaml()).unwrap();
+    let acc = acc.to_str().unwrap();
+    let out = polympc(&["host", "--simulate", "--config", acc, "--json"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let t: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(t["mismatches"], serde_json::json!([]));
+    assert_eq!(t["identity"][5], 6, "the board's f");
+    assert_eq!(t["identity"][7], 2, "2 MAC lanes' share of 4 of 4 Beaver lanes");
+    assert!(t["rows"].as_u64().unwrap() > 100, "{t}");
+    let out = polympc(&["host", "--simulate", "--config", acc]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("every one equal to the golden model") && text.contains("2 Beaver lanes"),
+        "{text}"
+    );
+    let out = polympc(&["host", "--simulate", "--config", acc, "--frac-bits", "3"]);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("--frac-bits"), "{}", stderr(&out));
+}

@@ -4,7 +4,7 @@
 //! Verilator.
 
 use crate::host::{LinkError, Transport};
-use hdl::accel::{Instr, Memories};
+use hdl::accel::{self, Instr, Memories};
 use hdl::accel_link::{self, decode_reply, Reply, Request, RunReport, MAX_WORDS};
 use hdl::uart;
 use sim::verilator::VerilatedDesign;
@@ -243,4 +243,174 @@ impl Transport for SimulatedAccelBoard {
     fn describe(&self) -> String {
         format!("{} on Verilator", self.design.name())
     }
+}
+
+/// What a self-test of a board running the accelerator's link found.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct AccelSelfTest {
+    /// The identify reply.
+    pub identity: [u8; 8],
+    /// The program's instructions (the array's and the Beaver lanes').
+    pub instructions: usize,
+    /// Activation rows read back and compared, over both banks.
+    pub rows: usize,
+    /// The board's cycle count when it answered the run.
+    pub cycles: u32,
+    /// The golden model's last write.
+    pub last_write: u64,
+    /// Instructions, writes, `POLY`s and Beaver writes the board counted.
+    pub counts: [u16; 4],
+    /// Requests of the session, and bytes sent.
+    pub requests: usize,
+    /// Bytes sent to the board.
+    pub bytes_out: usize,
+    /// Wall-clock seconds of the session.
+    pub seconds: f64,
+    /// What differs from the golden model, described.
+    pub mismatches: Vec<String>,
+}
+
+impl AccelSelfTest {
+    /// Whether the board agreed with the golden model everywhere.
+    pub fn passed(&self) -> bool {
+        self.mismatches.is_empty()
+    }
+}
+
+/// Activation rows, aux rows, weight words, Beaver rows and coefficient words the
+/// self-test's program uses.
+pub const SELF_TEST_USED: [u64; 5] = [90, 60, 40, 30, 8];
+
+/// The self-test's program on 2 MAC lanes and `beaver_lanes` Beaver lanes, on the
+/// 16-bit ring truncating by `frac_bits`, with random data from `seed`: a dense layer
+/// (5 rows of 7, the last group half full), a `POLY` of 20 elements with per-channel
+/// coefficients beside an `ADD` on the array, then the re-share's `ADD` from the
+/// Beaver results. Gives the program and its memories (small-memory size).
+pub fn self_test_program(frac_bits: u32, beaver_lanes: usize, seed: u64) -> (Vec<Instr>, Memories) {
+    use hdl::accel::{CoefWalk, Op, Size};
+    let l = accel_link::RING_BITS;
+    let mut rng = crate::host::SplitMix(seed);
+    let mut mem = Memories::new(accel_link::LANES, beaver_lanes).ring(l, frac_bits);
+    let mut vec = |n: usize| (0..n).map(|_| rng.next() & 0xffff).collect::<Vec<u64>>();
+    let (x, wd, masks) = (vec(7), vec(5 * 7), vec(5));
+    Memories::put(&mut mem.act, 0, &x);
+    Memories::put(&mut mem.aux, 0, &masks);
+    mem.put_weights(0, &wd, 7);
+    let (xp, a, c, d, recv) = (vec(20), vec(20), vec(20), vec(20), vec(20));
+    Memories::put(&mut mem.act, 20, &xp);
+    for (bank, v) in mem.pairs.iter_mut().zip([&a, &c, &d]) {
+        Memories::put(bank, 5, v);
+    }
+    Memories::put(&mut mem.aux, 30, &recv);
+    let (p, q) = (vec(6), vec(6));
+    Memories::put(&mut mem.act, 50, &p);
+    Memories::put(&mut mem.aux, 50, &q);
+    // Channels last, 4 channels: lane j's word 3 + k holds channel 2k + j.
+    let walk = CoefWalk {
+        base: 3,
+        rep: 1,
+        period: 2,
+    };
+    let (w2, w1, b) = (vec(4), vec(4), vec(4));
+    for ch in 0..4 {
+        for (bank, v) in mem.coef.iter_mut().zip([&w2, &w1, &b]) {
+            bank[ch % 2][3 + ch / 2] = v[ch];
+        }
+    }
+    let instr = |start: u32, op: Op, count: u16, depth: u16, a: u16, b: u16, o: u16| Instr {
+        start,
+        op,
+        count,
+        depth,
+        a,
+        b,
+        o,
+        w: 0,
+        raw: 0,
+    };
+    // The dense layer: 3 groups of 8 cycles from cycle 3.
+    let t0 = 3 + 3 * 8 + 1;
+    let ready = t0 + 20u32.div_ceil(beaver_lanes as u32) + accel::beaver_delay(l) as u32;
+    let prog = vec![
+        instr(3, Op::Dot, 5, 7, 0, 0, 10),
+        Instr::setup(walk.setup(0)),
+        Instr::poly(t0, 20, 20, 5),
+        instr(t0, Op::Add, 6, 0, 50, 50, 60),
+        instr(ready, Op::Add, 20, 1, 5, 30, 70),
+    ];
+    (prog, mem.sized(Size::Small))
+}
+
+/// Identifies the board, runs [`self_test_program`] with its fractional bits and
+/// Beaver lanes through the link, and compares every activation row read back with
+/// the golden model, the run's flags, and its cycle count with the golden model's last
+/// write.
+pub fn accel_self_test<T: Transport>(
+    d: &mut AccelDriver<T>,
+    seed: u64,
+) -> Result<AccelSelfTest, LinkError> {
+    let start = std::time::Instant::now();
+    let identity = d.identify()?;
+    let mut t = AccelSelfTest {
+        identity,
+        ..Default::default()
+    };
+    let (f, bl) = (u32::from(identity[5]), usize::from(identity[7]));
+    let ours = identity[..3] == *b"PMA"
+        && identity[3] == accel_link::PROTOCOL_VERSION
+        && u32::from(identity[4]) == accel_link::RING_BITS
+        && usize::from(identity[6]) == accel_link::LANES
+        && matches!(bl, 1 | 2)
+        && f < accel_link::RING_BITS;
+    if !ours {
+        t.mismatches.push(format!(
+            "identify: {identity:02x?} is not a polympc accelerator link of protocol version \
+             {} (16-bit ring, 2 MAC lanes, 1 or 2 Beaver lanes)",
+            accel_link::PROTOCOL_VERSION
+        ));
+        return Ok(t);
+    }
+    let (prog, mem) = self_test_program(f, bl, seed);
+    let mut golden = mem.clone();
+    let link = d.link.describe();
+    let program_err = |e: accel::AccelError| LinkError::Program {
+        link: link.clone(),
+        message: e.to_string(),
+    };
+    let times = accel::check(&prog, accel_link::LANES, bl, accel_link::RING_BITS, mem.size)
+        .map_err(program_err)?;
+    accel::run(&prog, &mut golden).map_err(program_err)?;
+    t.last_write = times.iter().map(|w| w.2).max().unwrap_or(0);
+    t.instructions = prog.len();
+    let limit = (t.last_write + 1000) as u32;
+    let run = d.run_program(&prog, &mem, SELF_TEST_USED, limit)?;
+    let r = run.report;
+    (t.cycles, t.requests, t.bytes_out) = (r.now, run.requests, run.bytes_out);
+    t.counts = [r.issues, r.writes, r.beaver_issues, r.beaver_writes];
+    if !r.halted || r.late || r.fault {
+        t.mismatches.push(format!(
+            "run: halted {}, late {}, fault {} (the model: halted, neither late nor faulted)",
+            r.halted, r.late, r.fault
+        ));
+    }
+    let answer = t.last_write + accel_link::DRAIN;
+    if u64::from(r.now) <= t.last_write || u64::from(r.now) > answer + 2 {
+        t.mismatches.push(format!(
+            "run: answered at cycle {}, the model's last write is at {} (answer by {})",
+            r.now, t.last_write, answer + 2
+        ));
+    }
+    for (j, bank) in run.act.iter().enumerate() {
+        for (row, &got) in bank.iter().enumerate() {
+            t.rows += 1;
+            let want = golden.act[j].get(row).copied().unwrap_or(0) as u16;
+            if got != want && t.mismatches.len() < 16 {
+                t.mismatches.push(format!(
+                    "bank {j} row {row}: the board gave {got:#06x}, the model {want:#06x}"
+                ));
+            }
+        }
+    }
+    t.seconds = start.elapsed().as_secs_f64();
+    Ok(t)
 }

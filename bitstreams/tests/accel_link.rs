@@ -7,108 +7,38 @@
 
 #![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
-use bitstreams::accel_host::{AccelDriver, SimulatedAccelBoard};
+use bitstreams::accel_host::{
+    accel_self_test, self_test_program, AccelDriver, SimulatedAccelBoard, SELF_TEST_USED,
+};
 use bitstreams::host::LinkError;
-use hdl::accel::{self, CoefWalk, Instr, Memories, Op, Size};
+use hdl::accel::{self, Size};
 use hdl::accel_link::{self, Mem, Reply, ReplyError, Request};
-use hdl::ring::mask;
 use sim::accel::{drive, Compiled, Used};
 
 const DIVISOR: u16 = 4;
 const L: u32 = 16;
 const FRAC: u32 = 8;
 
-struct Lcg(u64);
-
-impl Lcg {
-    fn word(&mut self) -> u64 {
-        self.0 = self
-            .0
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        self.0 >> 21
-    }
-}
-
-#[allow(clippy::too_many_arguments)] // one per field of the instruction
-fn instr(start: u32, op: Op, count: u16, depth: u16, a: u16, b: u16, o: u16, w: u16) -> Instr {
-    Instr {
-        start,
-        op,
-        count,
-        depth,
-        a,
-        b,
-        o,
-        w,
-        raw: 0,
-    }
-}
-
+/// What the self-test's program uses of the memories, as `drive` takes it.
 const USED: Used = Used {
-    act: 90,
-    aux: 60,
-    weights: 40,
-    beaver: 30,
-    coef: 8,
+    act: SELF_TEST_USED[0],
+    aux: SELF_TEST_USED[1],
+    weights: SELF_TEST_USED[2],
+    beaver: SELF_TEST_USED[3],
+    coef: SELF_TEST_USED[4],
 };
-
-/// The program on 2 MAC lanes and `beaver` Beaver lanes, and its memories.
-fn program(beaver: usize) -> (Vec<Instr>, Memories) {
-    let mut rng = Lcg(3);
-    let mut mem = Memories::new(2, beaver).ring(L, FRAC);
-    let mut vec = |n: usize| (0..n).map(|_| rng.word() & mask(L)).collect::<Vec<u64>>();
-    let (x, wd, masks) = (vec(7), vec(5 * 7), vec(5));
-    Memories::put(&mut mem.act, 0, &x);
-    Memories::put(&mut mem.aux, 0, &masks);
-    mem.put_weights(0, &wd, 7);
-    let (xp, a, c, d, recv) = (vec(20), vec(20), vec(20), vec(20), vec(20));
-    Memories::put(&mut mem.act, 20, &xp);
-    for (bank, v) in mem.pairs.iter_mut().zip([&a, &c, &d]) {
-        Memories::put(bank, 5, v);
-    }
-    Memories::put(&mut mem.aux, 30, &recv);
-    let (p, q) = (vec(6), vec(6));
-    Memories::put(&mut mem.act, 50, &p);
-    Memories::put(&mut mem.aux, 50, &q);
-    let walk = CoefWalk {
-        base: 3,
-        rep: 1,
-        period: 2,
-    };
-    let (w2, w1, b) = (vec(4), vec(4), vec(4));
-    for ch in 0..4 {
-        for (bank, v) in mem.coef.iter_mut().zip([&w2, &w1, &b]) {
-            bank[ch % 2][3 + ch / 2] = v[ch] & 0xff;
-        }
-    }
-    let t0 = 4 + 24;
-    let ready = t0 + 20u32.div_ceil(beaver as u32) + accel::beaver_delay(L) as u32;
-    let prog = vec![
-        instr(3, Op::Dot, 5, 7, 0, 0, 10, 0),
-        Instr::setup(walk.setup(0)),
-        Instr::poly(t0, 20, 20, 5),
-        instr(t0, Op::Add, 6, 0, 50, 50, 60, 0),
-        instr(ready, Op::Add, 20, 1, 5, 30, 70, 0),
-    ];
-    (prog, mem.sized(Size::Small))
-}
-
-fn used() -> [u64; 5] {
-    [USED.act, USED.aux, USED.weights, USED.beaver, USED.coef]
-}
 
 #[test]
 fn the_driver_loads_runs_and_reads_a_program_through_the_simulated_link() {
     for beaver in [1, 2] {
-        let (prog, mem) = program(beaver);
+        let (prog, mem) = self_test_program(FRAC, beaver, 3);
         let times = accel::check(&prog, 2, beaver, L, Size::Small).unwrap();
         let last = times.iter().map(|t| t.2).max().unwrap();
         let mut golden = mem.clone();
         accel::run(&prog, &mut golden).unwrap();
         let board = SimulatedAccelBoard::new(DIVISOR, FRAC, beaver).unwrap();
         let mut d = AccelDriver::new(board);
-        let run = d.run_program(&prog, &mem, used(), 10_000).unwrap();
+        let run = d.run_program(&prog, &mem, SELF_TEST_USED, 10_000).unwrap();
         for (j, bank) in run.act.iter().enumerate() {
             let want: Vec<u16> = golden.act[j][..USED.act as usize]
                 .iter()
@@ -156,6 +86,18 @@ fn the_driver_loads_runs_and_reads_a_program_through_the_simulated_link() {
             other => panic!("{other:?}"),
         }
     }
+}
+
+/// The self-test `polympc host --config` runs: identify, the program, every row and
+/// the run's flags and cycles against the golden model.
+#[test]
+fn the_self_test_passes_on_the_simulated_link() {
+    let mut d = AccelDriver::new(SimulatedAccelBoard::new(DIVISOR, FRAC, 2).unwrap());
+    let t = accel_self_test(&mut d, 9).unwrap();
+    assert!(t.passed(), "{:?}", t.mismatches);
+    assert_eq!(t.identity, accel_link::identity(FRAC, 2));
+    assert_eq!(t.rows, 2 * SELF_TEST_USED[0] as usize);
+    assert_eq!(t.counts[0], 3, "two additions and the dense layer");
 }
 
 #[test]

@@ -104,7 +104,9 @@ enum Command {
     Bitstream(BitstreamArgs),
     /// Talk to a board running the host link: identify it, then a self-test of Beaver
     /// multiplications and garbled AND gates against the golden models, over a serial
-    /// port (`--port`) or the top level simulated on Verilator (`--simulate`).
+    /// port (`--port`) or the top level simulated on Verilator (`--simulate`). With
+    /// `--config`, a board running the accelerator's link: a program loaded, run and
+    /// read back, against the golden model.
     Host(HostArgs),
     /// Write a Vivado project for a Xilinx board (`pynq-z2`, `zcu102`, `u250`): the
     /// request engine with AXI-Stream ports, its clock constraint and a non-project Tcl
@@ -449,13 +451,10 @@ struct BitstreamArgs {
     json: bool,
 }
 
-/// The core and its fractional bits: the host link with `--frac-bits`, or the
-/// accelerator's link for `--config`.
-fn bitstream_core(a: &BitstreamArgs) -> Result<(bitstreams::ice40::Core, u32)> {
-    use bitstreams::ice40::Core;
-    let Some(path) = &a.config else {
-        return Ok((Core::HostLink, a.frac_bits));
-    };
+/// The accelerator's link a configuration file asks for: its Beaver lanes (the
+/// configuration's share for 2 MAC lanes) and fractional bits; an error naming the file
+/// when the link is not generated for it.
+fn accel_link_for(path: &Path) -> Result<(usize, u32)> {
     let c = AcceleratorConfig::load(path)?;
     let small = hdl::accel::Size::Small;
     let b = hdl::accel::beaver_lanes_for(2, c.mac_lanes, c.beaver_lanes)
@@ -472,12 +471,20 @@ fn bitstream_core(a: &BitstreamArgs) -> Result<(bitstreams::ice40::Core, u32)> {
             c.beaver_lanes
         );
     };
-    Ok((
-        Core::Accelerator {
-            beaver_lanes: b as usize,
-        },
-        c.frac_bits,
-    ))
+    Ok((b as usize, c.frac_bits))
+}
+
+/// The core and its fractional bits: the host link with `--frac-bits`, or the
+/// accelerator's link for `--config`.
+fn bitstream_core(a: &BitstreamArgs) -> Result<(bitstreams::ice40::Core, u32)> {
+    use bitstreams::ice40::Core;
+    match &a.config {
+        None => Ok((Core::HostLink, a.frac_bits)),
+        Some(path) => {
+            let (beaver_lanes, f) = accel_link_for(path)?;
+            Ok((Core::Accelerator { beaver_lanes }, f))
+        }
+    }
 }
 
 fn bitstream_cmd(a: &BitstreamArgs) -> Result<()> {
@@ -535,8 +542,13 @@ struct HostArgs {
     #[arg(long)]
     simulate: bool,
     /// Fractional bits of the simulated board's multiplier.
-    #[arg(long, default_value_t = hdl::mac::DEFAULT_FRAC_BITS)]
+    #[arg(long, default_value_t = hdl::mac::DEFAULT_FRAC_BITS, conflicts_with = "config")]
     frac_bits: u32,
+    /// The board runs the accelerator's link built for this configuration (`polympc
+    /// bitstream --config`): self-test it with a program through the small-memory top
+    /// level instead.
+    #[arg(long)]
+    config: Option<PathBuf>,
     /// Beaver multiplications and garbled AND gates in the self-test.
     #[arg(long, default_value_t = 4)]
     requests: usize,
@@ -550,6 +562,9 @@ struct HostArgs {
 
 fn host_cmd(a: &HostArgs) -> Result<()> {
     use bitstreams::host::{self_test, Driver, SelfTest, SerialPort, SimulatedBoard};
+    if let Some(config) = &a.config {
+        return accel_host_cmd(a, config);
+    }
     let t: SelfTest = match &a.port {
         Some(port) => self_test(
             &mut Driver::new(SerialPort::open(port, a.baud)?),
@@ -596,6 +611,67 @@ fn host_cmd(a: &HostArgs) -> Result<()> {
         anyhow::bail!(
             "{} replies differ from the golden model:\n  {}",
             t.mismatches.len(),
+            t.mismatches.join("\n  ")
+        )
+    }
+}
+
+/// `polympc host --config`: the accelerator link's self-test.
+fn accel_host_cmd(a: &HostArgs, config: &Path) -> Result<()> {
+    use bitstreams::accel_host::{accel_self_test, AccelDriver, SimulatedAccelBoard};
+    use bitstreams::host::SerialPort;
+    let (beaver_lanes, frac_bits) = accel_link_for(config)?;
+    let mut t = match &a.port {
+        Some(port) => accel_self_test(
+            &mut AccelDriver::new(SerialPort::open(port, a.baud)?),
+            a.seed,
+        )?,
+        // Four cycles a bit keeps the simulation short; the protocol is the same.
+        None => accel_self_test(
+            &mut AccelDriver::new(SimulatedAccelBoard::new(4, frac_bits, beaver_lanes)?),
+            a.seed,
+        )?,
+    };
+    let id = t.identity;
+    if t.passed() && (u32::from(id[5]), usize::from(id[7])) != (frac_bits, beaver_lanes) {
+        t.mismatches.push(format!(
+            "the board's link has f = {} and {} Beaver lanes; {} asks for f = {frac_bits} and \
+             {beaver_lanes}",
+            id[5],
+            id[7],
+            config.display()
+        ));
+    }
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&t)?);
+    } else {
+        println!(
+            "board: polympc accelerator link v{}, {}-bit ring, f = {}, {} MAC lanes, {}",
+            id[3],
+            id[4],
+            id[5],
+            id[6],
+            accel_cmd::beaver_count(u32::from(id[7]))
+        );
+        let [issues, writes, polys, bwrites] = t.counts;
+        println!(
+            "{} instructions, {} requests ({} bytes) in {:.2} s; halted and answered at \
+             cycle {} (the model's last write: {}); {issues} issued, {writes} writes, \
+             {polys} POLY, {bwrites} Beaver writes",
+            t.instructions, t.requests, t.bytes_out, t.seconds, t.cycles, t.last_write
+        );
+    }
+    if t.passed() {
+        if !a.json {
+            println!(
+                "{} activation rows read back, every one equal to the golden model",
+                t.rows
+            );
+        }
+        Ok(())
+    } else {
+        anyhow::bail!(
+            "the accelerator link differs from the golden model:\n  {}",
             t.mismatches.join("\n  ")
         )
     }
