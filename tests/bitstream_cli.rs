@@ -401,7 +401,10 @@ fn the_accelerator_link_self_test_runs_on_the_simulated_board() {
     let t: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(t["mismatches"], serde_json::json!([]));
     assert_eq!(t["identity"][5], 6, "the board's f");
-    assert_eq!(t["identity"][7], 2, "2 MAC lanes' share of 4 of 4 Beaver lanes");
+    assert_eq!(
+        t["identity"][7], 2,
+        "2 MAC lanes' share of 4 of 4 Beaver lanes"
+    );
     assert!(t["rows"].as_u64().unwrap() > 100, "{t}");
     let out = polympc(&["host", "--simulate", "--config", acc]);
     let text = String::from_utf8_lossy(&out.stdout);

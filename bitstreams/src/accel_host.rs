@@ -3,7 +3,7 @@
 //! serial port to a real board or over the line model to the link simulated on
 //! Verilator.
 
-use crate::host::{LinkError, Transport};
+use crate::host::{run_line, LinkError, Transport};
 use hdl::accel::{self, Instr, Memories};
 use hdl::accel_link::{self, decode_reply, Reply, Request, RunReport, MAX_WORDS};
 use hdl::uart;
@@ -39,7 +39,7 @@ impl<T: Transport> AccelDriver<T> {
     }
 
     fn parse(&self, r: &Request, bytes: &[u8]) -> Result<Reply, LinkError> {
-        decode_reply(r, bytes).map_err(|source| LinkError::Accel {
+        decode_reply(r, bytes).map_err(|source| LinkError::Reply {
             link: self.link.describe(),
             source,
         })
@@ -203,21 +203,7 @@ impl Transport for SimulatedAccelBoard {
                 uart::rx_latency(self.divisor) as usize + *work as usize + (expected + 1) * byte;
             self.line.extend(std::iter::repeat_n(true, budget + GAP));
         }
-        let rx = self.design.port("rx").unwrap_or(0);
-        let tx = self.design.port("tx").unwrap_or(0);
-        let inputs = self.design.inputs().len();
-        let cycles: Vec<Vec<u128>> = self
-            .line
-            .iter()
-            .map(|&b| {
-                let mut c = vec![0u128; inputs];
-                c[rx] = u128::from(b);
-                c
-            })
-            .collect();
-        let out = self.design.run(&cycles, None)?;
-        let tx_line: Vec<bool> = out.iter().map(|o| o[tx] == 1).collect();
-        let bytes = uart::decode(&tx_line, self.divisor)?;
+        let (_, bytes) = run_line(&self.design, &self.line, self.divisor)?;
         let mut new = bytes.get(self.replies..).unwrap_or_default();
         self.replies = bytes.len();
         let mut replies = Vec::with_capacity(requests.len());
@@ -377,8 +363,14 @@ pub fn accel_self_test<T: Transport>(
         link: link.clone(),
         message: e.to_string(),
     };
-    let times = accel::check(&prog, accel_link::LANES, bl, accel_link::RING_BITS, mem.size)
-        .map_err(program_err)?;
+    let times = accel::check(
+        &prog,
+        accel_link::LANES,
+        bl,
+        accel_link::RING_BITS,
+        mem.size,
+    )
+    .map_err(program_err)?;
     accel::run(&prog, &mut golden).map_err(program_err)?;
     t.last_write = times.iter().map(|w| w.2).max().unwrap_or(0);
     t.instructions = prog.len();
@@ -397,7 +389,9 @@ pub fn accel_self_test<T: Transport>(
     if u64::from(r.now) <= t.last_write || u64::from(r.now) > answer + 2 {
         t.mismatches.push(format!(
             "run: answered at cycle {}, the model's last write is at {} (answer by {})",
-            r.now, t.last_write, answer + 2
+            r.now,
+            t.last_write,
+            answer + 2
         ));
     }
     for (j, bank) in run.act.iter().enumerate() {

@@ -41,14 +41,6 @@ pub enum LinkError {
         /// The cause.
         source: ReplyError,
     },
-    /// An accelerator link's reply does not parse.
-    #[error("{link}: {source}")]
-    Accel {
-        /// The link.
-        link: String,
-        /// The cause.
-        source: hdl::accel_link::ReplyError,
-    },
     /// A program the accelerator link cannot take.
     #[error("{link}: {message}")]
     Program {
@@ -181,27 +173,42 @@ impl SimulatedBoard {
     }
 }
 
+/// Runs a top level with the UART ports `rx` and `tx` on Verilator with `line` on
+/// `rx`, a cycle a value; gives the `tx` line and the bytes decoded from it.
+pub(crate) fn run_line(
+    design: &VerilatedDesign,
+    line: &[bool],
+    divisor: u16,
+) -> Result<(Vec<bool>, Vec<u8>), LinkError> {
+    let rx = design.port("rx").unwrap_or(0);
+    let tx = design.port("tx").unwrap_or(0);
+    let inputs = design.inputs().len();
+    let cycles: Vec<Vec<u128>> = line
+        .iter()
+        .map(|&b| {
+            let mut c = vec![0u128; inputs];
+            c[rx] = u128::from(b);
+            c
+        })
+        .collect();
+    let out = design.run(&cycles, None)?;
+    let tx_line: Vec<bool> = out.iter().map(|o| o[tx] == 1).collect();
+    let bytes = uart::decode(&tx_line, divisor)?;
+    Ok((tx_line, bytes))
+}
+
 impl Transport for SimulatedBoard {
     fn exchange(&mut self, request: &[u8], expected: usize) -> Result<Vec<u8>, LinkError> {
         let sent = self.line.len() as u64;
         self.line.extend(uart::encode(request, self.divisor, 0));
         let budget = self.budget(expected);
-        let rx = self.design.port("rx").unwrap_or(0);
-        let tx = self.design.port("tx").unwrap_or(0);
-        let inputs = self.design.inputs().len();
-        let cycles: Vec<Vec<u128>> = self
+        let line: Vec<bool> = self
             .line
             .iter()
-            .chain(std::iter::repeat_n(&true, budget))
-            .map(|&b| {
-                let mut c = vec![0u128; inputs];
-                c[rx] = u128::from(b);
-                c
-            })
+            .copied()
+            .chain(std::iter::repeat_n(true, budget))
             .collect();
-        let out = self.design.run(&cycles, None)?;
-        let tx_line: Vec<bool> = out.iter().map(|o| o[tx] == 1).collect();
-        let bytes = uart::decode(&tx_line, self.divisor)?;
+        let (tx_line, bytes) = run_line(&self.design, &line, self.divisor)?;
         let new = bytes.get(self.replies..).unwrap_or_default().to_vec();
         // The cycle the reply's first frame starts: the first falling edge after the
         // request began.

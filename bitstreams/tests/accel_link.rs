@@ -147,7 +147,7 @@ fn bad_memories_lanes_and_opcodes_get_their_status() {
     assert_eq!(unknown, [accel_link::STATUS_UNKNOWN]);
     // And through the driver, the refusal is an error naming the link.
     let e = d.request(&read(3)).unwrap_err();
-    assert!(matches!(e, LinkError::Accel { .. }), "{e}");
+    assert!(matches!(e, LinkError::Reply { .. }), "{e}");
     assert!(e.to_string().contains("accel_link_d4_f8_b1"), "{e}");
 }
 

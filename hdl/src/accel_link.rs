@@ -26,7 +26,7 @@
 
 use crate::accel::small16::{self, Accelerator};
 use crate::accel::{Instr, Memories, Size};
-pub use crate::host::STATUS_UNKNOWN;
+pub use crate::host::{ReplyError, STATUS_UNKNOWN};
 use crate::uart::{UartRx, UartTx};
 use rust_hdl::prelude::*;
 
@@ -246,35 +246,6 @@ pub fn transaction_cycles(r: &Request, divisor: u16) -> u64 {
 /// The status byte of a served request.
 pub fn status_ok(op: u8) -> u8 {
     0x80 | op
-}
-
-/// A reply that does not parse.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum ReplyError {
-    /// The board did not know the opcode.
-    #[error("the board does not know opcode {0:#04x}")]
-    Unknown(u8),
-    /// The board refused the memory or lane.
-    #[error("the board refused the memory or lane of request {0:#04x}")]
-    Bad(u8),
-    /// The status byte is not the request's.
-    #[error("status byte {got:#04x} for opcode {op:#04x} (expected {:#04x})", status_ok(*op))]
-    Status {
-        /// The request's opcode.
-        op: u8,
-        /// The status received.
-        got: u8,
-    },
-    /// Too few or too many bytes.
-    #[error("{got} reply bytes for opcode {op:#04x}, expected {expected}")]
-    Length {
-        /// The request's opcode.
-        op: u8,
-        /// Bytes received (with the status).
-        got: usize,
-        /// Bytes expected.
-        expected: usize,
-    },
 }
 
 /// Parses the reply to `request` (status byte first).

@@ -214,6 +214,10 @@ pub enum ReplyError {
     /// The board did not know the opcode.
     #[error("the board does not know opcode {0:#04x}")]
     Unknown(u8),
+    /// The board refused the request's memory or lane (the accelerator's link,
+    /// [`crate::accel_link::STATUS_BAD`]).
+    #[error("the board refused the memory or lane of request {0:#04x}")]
+    Bad(u8),
     /// The status byte is not the request's.
     #[error("status byte {got:#04x} for opcode {op:#04x} (expected {:#04x})", status_ok(*op))]
     Status {
