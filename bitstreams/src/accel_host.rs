@@ -155,6 +155,7 @@ pub struct SimulatedAccelBoard {
     divisor: u16,
     line: Vec<bool>,
     replies: usize,
+    timing: Vec<(u64, Option<u64>)>,
 }
 
 impl SimulatedAccelBoard {
@@ -177,12 +178,19 @@ impl SimulatedAccelBoard {
             divisor,
             line: vec![true; GAP],
             replies: 0,
+            timing: Vec::new(),
         })
     }
 
     /// The cycles the session's line has run so far.
     pub fn cycles(&self) -> usize {
         self.line.len()
+    }
+
+    /// Of each request of the last exchange: the cycle its first start bit went out
+    /// and the cycle its reply's first start bit came back, if one did.
+    pub fn last_timing(&self) -> &[(u64, Option<u64>)] {
+        &self.timing
     }
 }
 
@@ -197,13 +205,24 @@ impl Transport for SimulatedAccelBoard {
         requests: &[(Vec<u8>, usize, u64)],
     ) -> Result<Vec<Vec<u8>>, LinkError> {
         let byte = uart::tx_cycles(self.divisor) as usize;
+        let mut sent = Vec::with_capacity(requests.len());
         for (bytes, expected, work) in requests {
+            sent.push(self.line.len());
             self.line.extend(uart::encode(bytes, self.divisor, 0));
             let budget =
                 uart::rx_latency(self.divisor) as usize + *work as usize + (expected + 1) * byte;
             self.line.extend(std::iter::repeat_n(true, budget + GAP));
         }
-        let (_, bytes) = run_line(&self.design, &self.line, self.divisor)?;
+        let (tx_line, bytes) = run_line(&self.design, &self.line, self.divisor)?;
+        // A reply's first start bit: the first falling edge of `tx` after its request
+        // began (each reply ends before the next request is sent).
+        self.timing = sent
+            .iter()
+            .map(|&s| {
+                let start = (s..tx_line.len()).find(|&t| !tx_line[t]);
+                (s as u64, start.map(|t| t as u64))
+            })
+            .collect();
         let mut new = bytes.get(self.replies..).unwrap_or_default();
         self.replies = bytes.len();
         let mut replies = Vec::with_capacity(requests.len());

@@ -143,8 +143,31 @@ fn bad_memories_lanes_and_opcodes_get_their_status() {
     assert_eq!(parsed[4], Ok(Reply::Read(vec![0x1234, 0x5678])));
     // Bank 0 is untouched: the refused loads wrote nothing.
     assert_eq!(parsed[5], Ok(Reply::Read(vec![0, 0])));
+    // Every reply's first start bit at the cycle the link's model says.
+    for (r, &(sent, start)) in rs.iter().zip(board.last_timing()) {
+        assert_eq!(
+            start,
+            accel_link::response_start(r, DIVISOR, sent),
+            "reply start of {r:?}"
+        );
+    }
     let unknown = board.exchange(&[0x55], 1).unwrap();
     assert_eq!(unknown, [accel_link::STATUS_UNKNOWN]);
+    let (sent, start) = board.last_timing()[0];
+    assert_eq!(
+        start,
+        accel_link::response_start(&Request::Identify, DIVISOR, sent),
+        "an unknown opcode is answered as fast as identify"
+    );
+    let id = [Request::Identify, load(Mem::Prog as u8, 0)];
+    let wire: Vec<(Vec<u8>, usize, u64)> = id
+        .iter()
+        .map(|r| (r.encode(), 1 + r.result_len(), 16))
+        .collect();
+    board.exchange_all(&wire).unwrap();
+    for (r, &(sent, start)) in id.iter().zip(board.last_timing()) {
+        assert_eq!(start, accel_link::response_start(r, DIVISOR, sent), "{r:?}");
+    }
     // And through the driver, the refusal is an error naming the link.
     let e = d.request(&read(3)).unwrap_err();
     assert!(matches!(e, LinkError::Reply { .. }), "{e}");

@@ -235,12 +235,31 @@ impl Request {
     }
 }
 
-/// Cycles of request `r` over the UART at `divisor` cycles a bit: its frames and the
-/// reply's back to back, and the receiver's latency; what the board does in between
-/// (a few cycles, or a run's program) aside.
+/// The cycle the reply's first start bit goes out on `tx`, for request `r` whose frames
+/// go out back to back from cycle `sent` on `rx` (the link's cycle model): the
+/// receiver shows the last byte, then the engine's states until the reply's first
+/// byte (identify and an unknown opcode: header, send; a load: send; a read: decode,
+/// send) and the transmitter's register. `None` for a run, whose answer waits on the
+/// program.
+pub fn response_start(r: &Request, divisor: u16, sent: u64) -> Option<u64> {
+    let last = r.encode().len() as u64 - 1;
+    let shown = sent + last * crate::uart::tx_cycles(divisor) + crate::uart::rx_latency(divisor);
+    let engine = match r {
+        Request::Run { .. } => return None,
+        Request::Load { .. } => 1,
+        Request::Identify | Request::Read { .. } => 2,
+    };
+    Some(shown + engine + 1)
+}
+
+/// Cycles of request `r` over the UART at `divisor` cycles a bit, from its first start
+/// bit to the end of the reply's last stop bit, frames back to back both ways: the
+/// cycle model's ([`response_start`]) with the reply's frames; a run's program aside.
 pub fn transaction_cycles(r: &Request, divisor: u16) -> u64 {
-    let frames = r.encode().len() + 1 + r.result_len();
-    frames as u64 * crate::uart::tx_cycles(divisor) + crate::uart::rx_latency(divisor)
+    let start = response_start(r, divisor, 0).unwrap_or_else(|| {
+        r.encode().len() as u64 * crate::uart::tx_cycles(divisor) + crate::uart::rx_latency(divisor)
+    });
+    start + (1 + r.result_len()) as u64 * crate::uart::tx_cycles(divisor)
 }
 
 /// The status byte of a served request.
