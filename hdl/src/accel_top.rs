@@ -138,6 +138,9 @@ pub struct Accelerator<const LANES: usize, const BL: usize> {
     // Controller.
     running: DFF<Bit>,
     count: DFF<Bits<32>>,
+    // `count + 1` with its lowest bit flipped (so its reset value stands for 1): the
+    // start comparisons read a register, not the increment's carry chain.
+    count_n: DFF<Bits<32>>,
     pc: DFF<Bits<PROG_AW>>,
     late_q: DFF<Bit>,
     fault_q: DFF<Bit>,
@@ -354,6 +357,7 @@ impl<const LANES: usize, const BL: usize> Accelerator<LANES, BL> {
             f_fromz: Default::default(),
             running: Default::default(),
             count: Default::default(),
+            count_n: Default::default(),
             pc: Default::default(),
             late_q: Default::default(),
             fault_q: Default::default(),
@@ -488,7 +492,7 @@ impl<const LANES: usize, const BL: usize> Logic for Accelerator<LANES, BL> {
     #[hdl_gen]
     fn update(&mut self) {
         dff_setup!(
-            self, clock, running, count, pc, late_q, fault_q, busy, u_dot, u_depth, u_k, u_left,
+            self, clock, running, count, count_n, pc, late_q, fault_q, busy, u_dot, u_depth, u_k, u_left,
             u_arow, u_brow, u_orow, u_wptr, u_conv, f_valid, f_mask, f_add, f_oh, pk_q
         );
         dff_setup!(
@@ -534,8 +538,9 @@ impl<const LANES: usize, const BL: usize> Logic for Accelerator<LANES, BL> {
         self.prog.read_clock.next = self.clock.val();
         self.prog.write_clock.next = self.clock.val();
         // The cycle count and the instruction at `pc`.
-        self.next.next = self.count.q.val() + self.one32.val();
+        self.next.next = self.count_n.q.val() ^ self.one32.val();
         self.count.d.next = self.next.val();
+        self.count_n.d.next = (self.next.val() + self.one32.val()) ^ self.one32.val();
         self.inst.next = self.prog.read_data.val();
         self.i_start.next = self.inst.val().get_bits::<32>(96);
         self.i_op.next = self.inst.val().get_bits::<4>(92);
@@ -588,6 +593,7 @@ impl<const LANES: usize, const BL: usize> Logic for Accelerator<LANES, BL> {
         if self.start.val() {
             self.running.d.next = true;
             self.count.d.next = self.minus1.val();
+            self.count_n.d.next = self.one32.val();
             self.pc.d.next = self.p0.val();
             self.prog.read_address.next = self.p0.val();
             self.late_q.d.next = false;
