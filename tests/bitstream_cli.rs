@@ -1,6 +1,7 @@
 //! `polympc bitstream` as a user meets it: real yosys, nextpnr-ice40 and icepack runs
 //! giving bitstreams of the host-link top level for both boards with timing met (and
-//! of the accelerator's link for a 16-bit configuration on the HX8K), the
+//! of the largest core that fits the HX8K, the accelerator's link with 1 Beaver lane,
+//! and its self-test from the report), the
 //! report's figures equal to the tools' logs, and clear errors (with the tools' figures)
 //! for a clock the design cannot meet and a part it does not fit, leaving an earlier
 //! build in the folder untouched.
@@ -139,6 +140,25 @@ fn bitstreams_for_both_boards_meet_timing_and_a_failed_rebuild_keeps_them() {
         before
     );
 
+    // The host link's report names its core and f for the self-test.
+    let r = report(&cu);
+    assert_eq!(r["core_kind"], "host_link");
+    assert_eq!(r["refused"], serde_json::json!([]));
+    let rep = cu.join("report.json");
+    let out = polympc(&[
+        "host",
+        "--simulate",
+        "--report",
+        rep.to_str().unwrap(),
+        "--requests",
+        "1",
+        "--json",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let t: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(t["mismatches"], serde_json::json!([]));
+    assert_eq!(t["identity"][5], r["frac_bits"]);
+
     // The build's clock is what an estimate for another FPGA refuses.
     let out = polympc(&[
         "estimate",
@@ -185,6 +205,38 @@ fn a_part_too_small_gets_the_resource_that_is_short() {
         "{e}"
     );
     assert!(!dir.join("out").join("polympc_board.bin").exists());
+
+    // No core fits: each is refused with nextpnr's figures, the largest first.
+    let out = polympc(&[
+        "bitstream",
+        "--board",
+        board.to_str().unwrap(),
+        "--largest",
+        "--out",
+        dir.join("largest").to_str().unwrap(),
+    ]);
+    assert!(!out.status.success());
+    let e = stderr(&out);
+    assert!(
+        e.contains("no core fits the hx1k-stick at its clock"),
+        "{e}"
+    );
+    let lines: Vec<&str> = e
+        .lines()
+        .filter(|l| l.contains("does not fit the iCE40-HX1K"))
+        .collect();
+    assert_eq!(lines.len(), 3, "{e}");
+    for (line, tag) in lines.iter().zip(["accel-b2", "accel-b1", "host-link"]) {
+        assert!(
+            line.contains(&format!("refused-{tag}/nextpnr.log")),
+            "{line}"
+        );
+    }
+    assert!(
+        lines[0].contains("2 Beaver lanes") && lines[2].starts_with("  host link"),
+        "{e}"
+    );
+    assert!(!dir.join("largest").join("polympc_board.bin").exists());
 }
 
 /// The accelerator's link for a 16-bit configuration: on the Alchitry Cu's HX8K with
@@ -207,15 +259,65 @@ fn the_accelerators_link_builds_for_a_16_bit_configuration() {
     let acc = dir.join("acc16.yaml");
     std::fs::write(&acc, c.to_yaml()).unwrap();
     let acc = acc.to_str().unwrap();
+    // The largest core that fits the HX8K: 2 Beaver lanes are refused with nextpnr's
+    // figures (their logs kept apart), 1 fits.
     let cu = dir.join("cu");
-    check_build("alchitry-cu", 50.0, true, &cu, &["--config", acc]);
+    check_build(
+        "alchitry-cu",
+        50.0,
+        true,
+        &cu,
+        &["--largest", "--frac-bits", "7"],
+    );
     let r = report(&cu);
     assert!(
         r["core"].as_str().unwrap().starts_with("accelerator link")
             && r["core"].as_str().unwrap().contains("1 Beaver lane,"),
         "{r}"
     );
+    assert_eq!(
+        r["core_kind"],
+        serde_json::json!({"accelerator": {"beaver_lanes": 1}})
+    );
     assert_eq!(r["frac_bits"], 7);
+    let refused = r["refused"].as_array().unwrap();
+    assert_eq!(refused.len(), 1, "{r}");
+    let why = refused[0].as_str().unwrap();
+    assert!(
+        why.contains("2 Beaver lanes")
+            && why.contains("does not fit the iCE40-HX8K")
+            && why.contains("ICESTORM_LC")
+            && why.contains("refused-accel-b2"),
+        "{why}"
+    );
+    let log = std::fs::read_to_string(cu.join("refused-accel-b2/nextpnr.log")).unwrap();
+    assert!(
+        log.contains("ICESTORM_LC"),
+        "the refusal's log is nextpnr's"
+    );
+    let md = std::fs::read_to_string(cu.join("report.md")).unwrap();
+    assert!(md.contains("| larger core refused |"), "{md}");
+
+    // The report names the core for the self-test: its f and Beaver lanes.
+    let rep = cu.join("report.json");
+    let out = polympc(&[
+        "host",
+        "--simulate",
+        "--report",
+        rep.to_str().unwrap(),
+        "--json",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let t: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(t["mismatches"], serde_json::json!([]));
+    assert_eq!(
+        (&t["identity"][5], &t["identity"][7]),
+        (&7.into(), &1.into())
+    );
+    let out = polympc(&["host", "--simulate", "--report", acc]);
+    assert!(!out.status.success());
+    let e = stderr(&out);
+    assert!(e.contains("acc16.yaml: not JSON"), "{e}");
     let ram = r["utilisation"]
         .as_array()
         .unwrap()

@@ -242,6 +242,14 @@ fn the_report_has_the_commands_figures_and_unchanged_stages_are_skipped() {
         .unwrap();
     assert_eq!(b["logic_cells"], lc["used"]);
     assert_eq!(b["self_test_passed"], true);
+    // The largest core that fits: the UP5K refuses both accelerator links.
+    assert_eq!(b["core_kind"], "host_link");
+    assert_eq!(b["refused"], bit["refused"]);
+    assert_eq!(bit["refused"].as_array().unwrap().len(), 2, "{bit}");
+    assert!(
+        b["self_test"].as_str().unwrap().contains("Beaver products"),
+        "{b}"
+    );
     assert!(dir.join("board/polympc_board.bin").is_file());
     assert!(
         md.contains("| iCE40 bitstream | host link on the icebreaker"),

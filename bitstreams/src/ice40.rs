@@ -10,7 +10,7 @@ use crate::tools::{icepack, nextpnr_ice40, yosys, ToolError};
 use hdl::accel_link;
 use hdl::host::{self, HostLink};
 use hdl::uart;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -73,8 +73,10 @@ pub fn pll(ref_mhz: f64, want_mhz: f64) -> Option<Pll> {
 }
 
 /// The core a bitstream holds: both have the same ports (clock, the UART's lines, two
-/// LEDs), so the board wrapper is the same.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// LEDs), so the board wrapper is the same. Reports name it as `"host_link"` or
+/// `{"accelerator": {"beaver_lanes": 1}}`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Core {
     /// The host link: Beaver products and garbled AND gates ([`HostLink`]).
     HostLink,
@@ -88,6 +90,22 @@ pub enum Core {
 }
 
 impl Core {
+    /// Every core, the largest first: the accelerator's link with 2 Beaver lanes, with
+    /// 1, then the host link ([`build_largest`] tries them in this order).
+    pub const LARGEST_FIRST: [Core; 3] = [
+        Core::Accelerator { beaver_lanes: 2 },
+        Core::Accelerator { beaver_lanes: 1 },
+        Core::HostLink,
+    ];
+
+    /// A short name, for file names: `host-link`, `accel-b2`.
+    pub fn tag(&self) -> String {
+        match self {
+            Core::HostLink => "host-link".into(),
+            Core::Accelerator { beaver_lanes } => format!("accel-b{beaver_lanes}"),
+        }
+    }
+
     /// What it is, for reports.
     pub fn describe(&self) -> String {
         match self {
@@ -208,8 +226,13 @@ pub struct Usage {
 pub struct BuildReport {
     /// The board.
     pub board: String,
-    /// The core.
+    /// The core, described.
     pub core: String,
+    /// The core, as [`Core`] serialises it (what `polympc host --report` reads).
+    pub core_kind: Core,
+    /// Larger cores that were tried first and refused, with the tools' figures
+    /// ([`build_largest`]; empty for [`build`]).
+    pub refused: Vec<String>,
     /// nextpnr's part and package.
     pub part: String,
     /// The oscillator, MHz.
@@ -264,6 +287,9 @@ impl BuildReport {
             None => format!("{} MHz, the oscillator", self.clock_mhz),
         };
         s.push_str(&format!("| core | {} |\n", self.core));
+        for r in &self.refused {
+            s.push_str(&format!("| larger core refused | {r} |\n"));
+        }
         s.push_str(&format!("| design clock | {clock} |\n"));
         s.push_str(&format!(
             "| maximum frequency (nextpnr) | {:.2} MHz |\n",
@@ -351,6 +377,14 @@ pub enum BuildError {
         core: String,
         /// The fractional bits asked for.
         frac_bits: u32,
+    },
+    /// No core of those asked for fits the board and meets the clock.
+    #[error("no core fits the {board} at its clock:\n  {}", refused.join("\n  "))]
+    NothingFits {
+        /// The board.
+        board: String,
+        /// Each core and why it was refused, the largest first.
+        refused: Vec<String>,
     },
     /// A tool failed otherwise.
     #[error("{tool} failed (its log: {}):\n{tail}", log.display())]
@@ -463,7 +497,79 @@ pub const STEPS: [&str; 3] = ["yosys", "nextpnr-ice40", "icepack"];
 /// Builds the bitstream into `opts.out` (created; the bitstream and its files replaced
 /// only when the build succeeds, the tools' logs by every run), calling `step` as each
 /// tool starts.
-pub fn build(opts: &BuildOptions, mut step: impl FnMut(usize)) -> Result<BuildReport, BuildError> {
+pub fn build(opts: &BuildOptions, step: impl FnMut(usize)) -> Result<BuildReport, BuildError> {
+    build_refused(opts, Vec::new(), step)
+}
+
+/// Builds the largest of `cores` (tried in the order given, [`Core::LARGEST_FIRST`] for
+/// every one) that fits the board and meets the clock, as [`build`] does with
+/// `opts.core` replaced; the report's `refused` names the larger ones and why. The logs
+/// of a refused core are kept in `refused-TAG/` under the output folder. `step` gets
+/// the core and the step as each tool starts. When none fits, the error gives every
+/// refusal.
+pub fn build_largest(
+    opts: &BuildOptions,
+    cores: &[Core],
+    mut step: impl FnMut(&Core, usize),
+) -> Result<BuildReport, BuildError> {
+    let mut refused = Vec::new();
+    for core in cores {
+        let o = BuildOptions {
+            core: *core,
+            ..opts.clone()
+        };
+        match build_refused(&o, refused.clone(), |k| step(core, k)) {
+            Ok(r) => return Ok(r),
+            Err(
+                e
+                @ (BuildError::NoFit { .. } | BuildError::Timing { .. } | BuildError::Core { .. }),
+            ) => {
+                let why = keep_refused_logs(&opts.out, core, e);
+                refused.push(format!("{}: {why}", core.describe()));
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    Err(BuildError::NothingFits {
+        board: opts.board.name.clone(),
+        refused,
+    })
+}
+
+/// Moves a refused build's logs to `refused-TAG/` in `out` and gives the refusal with
+/// the moved log's path.
+fn keep_refused_logs(out: &Path, core: &Core, e: BuildError) -> BuildError {
+    let dir = out.join(format!("refused-{}", core.tag()));
+    let _ = std::fs::remove_dir_all(&dir);
+    if std::fs::create_dir_all(&dir).is_err() {
+        return e;
+    }
+    for name in ["yosys.log", "nextpnr.log"] {
+        let _ = std::fs::rename(out.join(name), dir.join(name));
+    }
+    let log = dir.join("nextpnr.log");
+    match e {
+        BuildError::NoFit { part, short, .. } => BuildError::NoFit { part, short, log },
+        BuildError::Timing {
+            part,
+            fmax_mhz,
+            requested_mhz,
+            ..
+        } => BuildError::Timing {
+            part,
+            fmax_mhz,
+            requested_mhz,
+            log,
+        },
+        e => e,
+    }
+}
+
+fn build_refused(
+    opts: &BuildOptions,
+    refused: Vec<String>,
+    mut step: impl FnMut(usize),
+) -> Result<BuildReport, BuildError> {
     let b = &opts.board;
     let clock_err = |message: String| BuildError::Clock {
         board: b.name.clone(),
@@ -495,7 +601,9 @@ pub fn build(opts: &BuildOptions, mut step: impl FnMut(usize)) -> Result<BuildRe
     let work = out.join(format!(".build-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&work);
     std::fs::create_dir_all(&work).map_err(io(&work))?;
-    let result = build_in(opts, &work, pll, clock, divisor, &tools, &part, &mut step);
+    let result = build_in(
+        opts, &work, pll, clock, divisor, &tools, &part, refused, &mut step,
+    );
     let report = match result {
         Ok(r) => r,
         Err(e) => {
@@ -526,6 +634,7 @@ fn build_in(
     divisor: u16,
     tools: &[crate::tools::ExternalTool; 3],
     part: &str,
+    refused: Vec<String>,
     step: &mut impl FnMut(usize),
 ) -> Result<BuildReport, BuildError> {
     let b = &opts.board;
@@ -650,6 +759,8 @@ fn build_in(
     let report = BuildReport {
         board: b.name.clone(),
         core: opts.core.describe(),
+        core_kind: opts.core,
+        refused,
         part: part.to_string(),
         oscillator_mhz: b.clock.mhz,
         requested_mhz: opts.requested_mhz(),
@@ -734,5 +845,27 @@ mod tests {
         assert!(w.contains("SB_PLL40_CORE") && w.contains(".clock(core_clk)"));
         assert!(w.contains("output [1:0] led") && w.contains(".led_reply(led[1])"));
         assert!(!wrapper(None, 0).contains("] led"));
+    }
+
+    #[test]
+    fn cores_serialise_as_reports_name_them_largest_first() {
+        let names: Vec<String> = Core::LARGEST_FIRST
+            .iter()
+            .map(|c| serde_json::to_string(c).unwrap())
+            .collect();
+        assert_eq!(
+            names,
+            [
+                r#"{"accelerator":{"beaver_lanes":2}}"#,
+                r#"{"accelerator":{"beaver_lanes":1}}"#,
+                r#""host_link""#
+            ]
+        );
+        for (c, n) in Core::LARGEST_FIRST.iter().zip(&names) {
+            assert_eq!(serde_json::from_str::<Core>(n).unwrap(), *c);
+        }
+        let tags: Vec<String> = Core::LARGEST_FIRST.iter().map(Core::tag).collect();
+        assert_eq!(tags, ["accel-b2", "accel-b1", "host-link"]);
+        assert!(serde_json::from_str::<Core>(r#"{"accelerator":{}}"#).is_err());
     }
 }

@@ -75,8 +75,8 @@ pub struct FlowArgs {
     /// to the configuration's that divide every convolution's output channels].
     #[arg(long)]
     pub accel_lanes: Option<u32>,
-    /// The iCE40 board of the board stage (`polympc bitstream`, then the host link's
-    /// self-test on Verilator); `none` leaves the stage out.
+    /// The iCE40 board of the board stage (`polympc bitstream --largest`: the largest
+    /// core that fits, then its self-test on Verilator); `none` leaves the stage out.
     #[arg(long, default_value = "alchitry-cu")]
     pub board: String,
 }
@@ -103,7 +103,8 @@ pub enum Stage {
     /// The server's schedule on the accelerator's top level, on Verilator, from one
     /// image's test vectors.
     Accel,
-    /// The host link's iCE40 bitstream for a board, and its self-test on Verilator.
+    /// The iCE40 bitstream of the largest core that fits a board (the accelerator's
+    /// link, or the host link), and its self-test on Verilator.
     Board,
 }
 
@@ -149,7 +150,7 @@ impl Stage {
             Stage::Verify => "Verilator verification",
             Stage::Private => "private inference",
             Stage::Accel => "the accelerator on Verilator",
-            Stage::Board => "iCE40 bitstream and host link",
+            Stage::Board => "iCE40 bitstream and self-test",
         }
     }
 
@@ -468,6 +469,7 @@ impl FlowArgs {
                             "bitstream",
                             "--board",
                             &self.board,
+                            "--largest",
                             "--out",
                             "{dir}",
                             "--json",
@@ -478,6 +480,8 @@ impl FlowArgs {
                         args: own(&[
                             "host",
                             "--simulate",
+                            "--report",
+                            "{dir}/report.json",
                             "--requests",
                             "2",
                             "--seed",

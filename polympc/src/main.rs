@@ -440,6 +440,11 @@ struct BitstreamArgs {
     /// host link.
     #[arg(long)]
     config: Option<PathBuf>,
+    /// Build the largest core that fits the board and meets the clock, with
+    /// `--frac-bits`: the accelerator's link with 2 Beaver lanes, then with 1, then the
+    /// host link (`polympc host --report` self-tests whichever it is).
+    #[arg(long, conflicts_with = "config")]
+    largest: bool,
     /// nextpnr's placement seed.
     #[arg(long, default_value_t = 1)]
     seed: u64,
@@ -488,7 +493,7 @@ fn bitstream_core(a: &BitstreamArgs) -> Result<(bitstreams::ice40::Core, u32)> {
 }
 
 fn bitstream_cmd(a: &BitstreamArgs) -> Result<()> {
-    use bitstreams::ice40::{build, BuildOptions, STEPS};
+    use bitstreams::ice40::{build, build_largest, BuildOptions, Core, STEPS};
     use indicatif::{ProgressBar, ProgressStyle};
     let (core, frac_bits) = bitstream_core(a)?;
     let board = bitstreams::board::Board::named_or_file(&a.board)?;
@@ -511,10 +516,17 @@ fn bitstream_cmd(a: &BitstreamArgs) -> Result<()> {
             .unwrap_or_else(|_| ProgressStyle::default_spinner()),
     );
     bar.enable_steady_tick(std::time::Duration::from_millis(200));
-    let report = build(&opts, |k| {
-        bar.set_position(k as u64);
-        bar.set_message(STEPS[k]);
-    });
+    let report = if a.largest {
+        build_largest(&opts, &Core::LARGEST_FIRST, |core, k| {
+            bar.set_position(k as u64);
+            bar.set_message(format!("{}: {}", core.tag(), STEPS[k]));
+        })
+    } else {
+        build(&opts, |k| {
+            bar.set_position(k as u64);
+            bar.set_message(STEPS[k]);
+        })
+    };
     bar.finish_and_clear();
     let report = report?;
     if a.json {
@@ -535,20 +547,25 @@ struct HostArgs {
         conflicts_with = "simulate"
     )]
     port: Option<PathBuf>,
-    /// The port's baud rate (the bitstream's).
-    #[arg(long, default_value_t = 115_200)]
-    baud: u32,
+    /// The port's baud rate (the bitstream's) [default: the report's with `--report`,
+    /// else 115200].
+    #[arg(long)]
+    baud: Option<u32>,
     /// Run against the top level on Verilator instead of a board.
     #[arg(long)]
     simulate: bool,
     /// Fractional bits of the simulated board's multiplier.
-    #[arg(long, default_value_t = hdl::mac::DEFAULT_FRAC_BITS, conflicts_with = "config")]
+    #[arg(long, default_value_t = hdl::mac::DEFAULT_FRAC_BITS, conflicts_with_all = ["config", "report"])]
     frac_bits: u32,
     /// The board runs the accelerator's link built for this configuration (`polympc
     /// bitstream --config`): self-test it with a program through the small-memory top
     /// level instead.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "report")]
     config: Option<PathBuf>,
+    /// The bitstream's report (`polympc bitstream`'s `report.json`): self-test the core
+    /// it names, with its fractional bits and baud rate.
+    #[arg(long)]
+    report: Option<PathBuf>,
     /// Beaver multiplications and garbled AND gates in the self-test.
     #[arg(long, default_value_t = 4)]
     requests: usize,
@@ -560,24 +577,81 @@ struct HostArgs {
     json: bool,
 }
 
+/// The core `polympc host` self-tests, its fractional bits, its baud rate, and the
+/// file they came from (`--config` or `--report`).
+fn host_target(a: &HostArgs) -> Result<(bitstreams::ice40::Core, u32, u32, Option<&Path>)> {
+    use bitstreams::ice40::Core;
+    let baud = a.baud.unwrap_or(115_200);
+    if let Some(config) = &a.config {
+        let (beaver_lanes, f) = accel_link_for(config)?;
+        return Ok((Core::Accelerator { beaver_lanes }, f, baud, Some(config)));
+    }
+    let Some(report) = &a.report else {
+        return Ok((Core::HostLink, a.frac_bits, baud, None));
+    };
+    let text = std::fs::read_to_string(report)
+        .with_context(|| format!("--report {}", report.display()))?;
+    let v: serde_json::Value =
+        serde_json::from_str(&text).with_context(|| format!("{}: not JSON", report.display()))?;
+    let field = |name: &str| {
+        v.get(name).with_context(|| {
+            format!(
+                "{}: no `{name}` (not a report of `polympc bitstream`)",
+                report.display()
+            )
+        })
+    };
+    let core: Core = serde_json::from_value(field("core_kind")?.clone())
+        .with_context(|| format!("{}: `core_kind`", report.display()))?;
+    let number = |name: &str| -> Result<u32> {
+        field(name)?
+            .as_u64()
+            .and_then(|x| u32::try_from(x).ok())
+            .with_context(|| format!("{}: `{name}` is not a count", report.display()))
+    };
+    let f = number("frac_bits")?;
+    let baud = match a.baud {
+        Some(b) => b,
+        None => number("baud")?,
+    };
+    Ok((core, f, baud, Some(report)))
+}
+
+/// The identity's fractional bits against those of the file that named the core.
+fn check_frac_bits(mismatches: &mut Vec<String>, got: u8, want: u32, source: Option<&Path>) {
+    if let Some(p) = source {
+        if u32::from(got) != want {
+            mismatches.push(format!(
+                "the board's link has f = {got}; {} asks for f = {want}",
+                p.display()
+            ));
+        }
+    }
+}
+
 fn host_cmd(a: &HostArgs) -> Result<()> {
     use bitstreams::host::{self_test, Driver, SelfTest, SerialPort, SimulatedBoard};
-    if let Some(config) = &a.config {
-        return accel_host_cmd(a, config);
+    use bitstreams::ice40::Core;
+    let (core, frac_bits, baud, source) = host_target(a)?;
+    if let Core::Accelerator { beaver_lanes } = core {
+        return accel_host_cmd(a, beaver_lanes, frac_bits, baud, source);
     }
-    let t: SelfTest = match &a.port {
+    let mut t: SelfTest = match &a.port {
         Some(port) => self_test(
-            &mut Driver::new(SerialPort::open(port, a.baud)?),
+            &mut Driver::new(SerialPort::open(port, baud)?),
             a.requests,
             a.seed,
         )?,
         // Four cycles a bit keeps the simulation short; the protocol is the same.
         None => self_test(
-            &mut Driver::new(SimulatedBoard::new(4, a.frac_bits)?),
+            &mut Driver::new(SimulatedBoard::new(4, frac_bits)?),
             a.requests,
             a.seed,
         )?,
     };
+    if t.passed() {
+        check_frac_bits(&mut t.mismatches, t.identity[5], frac_bits, source);
+    }
     if a.json {
         println!("{}", serde_json::to_string_pretty(&t)?);
     } else {
@@ -616,16 +690,21 @@ fn host_cmd(a: &HostArgs) -> Result<()> {
     }
 }
 
-/// `polympc host --config`: the accelerator link's self-test.
-fn accel_host_cmd(a: &HostArgs, config: &Path) -> Result<()> {
+/// `polympc host --config` (or `--report` of an accelerator link's bitstream): the
+/// accelerator link's self-test.
+fn accel_host_cmd(
+    a: &HostArgs,
+    beaver_lanes: usize,
+    frac_bits: u32,
+    baud: u32,
+    source: Option<&Path>,
+) -> Result<()> {
     use bitstreams::accel_host::{accel_self_test, AccelDriver, SimulatedAccelBoard};
     use bitstreams::host::SerialPort;
-    let (beaver_lanes, frac_bits) = accel_link_for(config)?;
     let mut t = match &a.port {
-        Some(port) => accel_self_test(
-            &mut AccelDriver::new(SerialPort::open(port, a.baud)?),
-            a.seed,
-        )?,
+        Some(port) => {
+            accel_self_test(&mut AccelDriver::new(SerialPort::open(port, baud)?), a.seed)?
+        }
         // Four cycles a bit keeps the simulation short; the protocol is the same.
         None => accel_self_test(
             &mut AccelDriver::new(SimulatedAccelBoard::new(4, frac_bits, beaver_lanes)?),
@@ -633,13 +712,14 @@ fn accel_host_cmd(a: &HostArgs, config: &Path) -> Result<()> {
         )?,
     };
     let id = t.identity;
-    if t.passed() && (u32::from(id[5]), usize::from(id[7])) != (frac_bits, beaver_lanes) {
+    if t.passed() {
+        check_frac_bits(&mut t.mismatches, id[5], frac_bits, source);
+    }
+    if t.passed() && usize::from(id[7]) != beaver_lanes {
         t.mismatches.push(format!(
-            "the board's link has f = {} and {} Beaver lanes; {} asks for f = {frac_bits} and \
-             {beaver_lanes}",
-            id[5],
+            "the board's link has {} Beaver lanes; {} asks for {beaver_lanes}",
             id[7],
-            config.display()
+            source.map_or("--config".into(), |p| p.display().to_string())
         ));
     }
     if a.json {

@@ -263,12 +263,48 @@ fn figures(i: &Inputs, a: &FlowArgs, runs: &[StageRun]) -> Value {
                 "logic_cells": lc.map(|x| x["used"].clone()),
                 "logic_cells_available": lc.map(|x| x["available"].clone()),
                 "request_us": b["request_us"],
-                "self_test_requests": h["requests"],
+                "core": board_core(b),
+                "core_kind": b["core_kind"],
+                "frac_bits": b["frac_bits"],
+                "refused": b["refused"],
+                "self_test": board_self_test(b, h),
                 "self_test_passed": arr(&h["mismatches"]).is_empty(),
             })
         }),
         "stages": runs,
     })
+}
+
+/// The board's core in a few words: `host link` or `accelerator link (2 MAC lanes, 1
+/// Beaver lane)`.
+fn board_core(bit: &Value) -> String {
+    match bit["core_kind"]["accelerator"]["beaver_lanes"].as_u64() {
+        Some(b) => format!(
+            "accelerator link (2 MAC lanes, {})",
+            crate::accel_cmd::beaver_count(b as u32)
+        ),
+        None => "host link".into(),
+    }
+}
+
+/// What the board's self-test did, from `polympc host --json`.
+fn board_self_test(bit: &Value, host: &Value) -> String {
+    if bit["core_kind"]["accelerator"].is_null() {
+        format!(
+            "{} Beaver products, {} garbled and {} evaluated AND gates",
+            host["requests"][1], host["requests"][2], host["requests"][3]
+        )
+    } else {
+        format!(
+            "a {}-instruction program loaded, run and {} rows read back in {} requests; \
+             halted and answered at cycle {} (the model's last write: {})",
+            host["instructions"],
+            host["rows"],
+            host["requests"],
+            host["cycles"],
+            host["last_write"]
+        )
+    }
 }
 
 /// A stage's file, relative to the report.
@@ -319,7 +355,8 @@ fn blocks(i: &Inputs, k: &Value) -> Vec<Block> {
         row(&[
             &"iCE40 bitstream",
             &format!(
-                "host link on the {}: {} of {} logic cells, {} MHz (nextpnr's maximum {:.2} MHz); self-test on Verilator {}",
+                "{} on the {}: {} of {} logic cells, {} MHz (nextpnr's maximum {:.2} MHz); self-test on Verilator {}",
+                bd["core"].as_str().unwrap_or("?"),
                 bd["board"].as_str().unwrap_or("?"),
                 bd["logic_cells"],
                 bd["logic_cells_available"],
@@ -581,16 +618,32 @@ fn blocks(i: &Inputs, k: &Value) -> Vec<Block> {
     ));
     if let Some((bit, _)) = &i.board {
         b.push(Block::Heading("Board".into()));
+        let core = if bit["core_kind"]["accelerator"].is_null() {
+            "The host link (UART, request engine, a 16-bit Beaver multiplier, a garbled-AND unit on a column-serial AES core)".to_string()
+        } else {
+            format!(
+                "The accelerator's link (UART, request decoder, the small-memory top level: 2 MAC lanes, {}, 256-row banks, on the 16-bit ring with f = {}), the largest core that fits,",
+                crate::accel_cmd::beaver_count(u(&bit["core_kind"]["accelerator"]["beaver_lanes"]) as u32),
+                bit["frac_bits"]
+            )
+        };
+        let refused: Vec<&str> = arr(&bit["refused"])
+            .iter()
+            .filter_map(|r| r.as_str())
+            .collect();
+        let refused = if refused.is_empty() {
+            String::new()
+        } else {
+            format!(" Larger cores refused: {}.", refused.join("; "))
+        };
         b.push(Block::Para(format!(
-            "The host link (UART, request engine, a 16-bit Beaver multiplier, a garbled-AND unit on a column-serial AES core) for the {} ({}): `board/polympc_board.bin`, {} with {} MHz design clock, nextpnr's maximum frequency {:.2} MHz. Its self-test on Verilator ({} Beaver products, {} garbled and {} evaluated AND gates): {}. `polympc deploy --board {} --bitstream board/polympc_board.bin` programs it; `polympc host --port PORT` runs the self-test on it.",
+            "{core} for the {} ({}): `board/polympc_board.bin`, {} with {} MHz design clock, nextpnr's maximum frequency {:.2} MHz.{refused} Its self-test on Verilator ({}): {}. `polympc deploy --board {} --bitstream board/polympc_board.bin` programs it; `polympc host --port PORT --report board/report.json` runs the self-test on it.",
             bd["board"].as_str().unwrap_or("?"),
             bd["part"].as_str().unwrap_or("?"),
             if bit["pll"].is_null() { "oscillator" } else { "PLL" },
             f(&bd["clock_mhz"]),
             f(&bd["fmax_mhz"]),
-            bd["self_test_requests"][1],
-            bd["self_test_requests"][2],
-            bd["self_test_requests"][3],
+            bd["self_test"].as_str().unwrap_or("?"),
             if bd["self_test_passed"] == true { "every reply equal to the golden model" } else { "FAILED" },
             bd["board"].as_str().unwrap_or("?"),
         )));
