@@ -287,8 +287,8 @@ fn the_accelerators_link_builds_for_a_16_bit_configuration() {
         why.contains("2 Beaver lanes")
             && why.contains("does not fit the iCE40-HX8K")
             && why.contains("ICESTORM_LC")
-            && why.contains("refused-accel-b2"),
-        "{why}"
+            && why.contains("its log: refused-accel-b2/nextpnr.log"),
+        "the report names the log within its folder: {why}"
     );
     let log = std::fs::read_to_string(cu.join("refused-accel-b2/nextpnr.log")).unwrap();
     assert!(

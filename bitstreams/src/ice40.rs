@@ -503,8 +503,8 @@ pub fn build(opts: &BuildOptions, step: impl FnMut(usize)) -> Result<BuildReport
 
 /// Builds the largest of `cores` (tried in the order given, [`Core::LARGEST_FIRST`] for
 /// every one) that fits the board and meets the clock, as [`build`] does with
-/// `opts.core` replaced; the report's `refused` names the larger ones and why. The logs
-/// of a refused core are kept in `refused-TAG/` under the output folder. `step` gets
+/// `opts.core` replaced; the report's `refused` names the larger ones and why, with their
+/// logs kept in `refused-TAG/` within the output folder (the paths the report gives). `step` gets
 /// the core and the step as each tool starts. When none fits, the error gives every
 /// refusal.
 pub fn build_largest(
@@ -512,7 +512,8 @@ pub fn build_largest(
     cores: &[Core],
     mut step: impl FnMut(&Core, usize),
 ) -> Result<BuildReport, BuildError> {
-    let mut refused = Vec::new();
+    // The report names the logs within its folder; the error, where they are.
+    let (mut refused, mut errors) = (Vec::new(), Vec::new());
     for core in cores {
         let o = BuildOptions {
             core: *core,
@@ -524,44 +525,55 @@ pub fn build_largest(
                 e
                 @ (BuildError::NoFit { .. } | BuildError::Timing { .. } | BuildError::Core { .. }),
             ) => {
-                let why = keep_refused_logs(&opts.out, core, e);
-                refused.push(format!("{}: {why}", core.describe()));
+                let logs = PathBuf::from(format!("refused-{}", core.tag()));
+                keep_refused_logs(&opts.out, &logs);
+                let log = logs.join("nextpnr.log");
+                let what = core.describe();
+                errors.push(format!("{what}: {}", with_log(&e, opts.out.join(&log))));
+                refused.push(format!("{what}: {}", with_log(&e, log)));
             }
             Err(e) => return Err(e),
         }
     }
     Err(BuildError::NothingFits {
         board: opts.board.name.clone(),
-        refused,
+        refused: errors,
     })
 }
 
-/// Moves a refused build's logs to `refused-TAG/` in `out` and gives the refusal with
-/// the moved log's path.
-fn keep_refused_logs(out: &Path, core: &Core, e: BuildError) -> BuildError {
-    let dir = out.join(format!("refused-{}", core.tag()));
+/// Moves a refused build's logs into `logs`, a folder within `out`.
+fn keep_refused_logs(out: &Path, logs: &Path) {
+    let dir = out.join(logs);
     let _ = std::fs::remove_dir_all(&dir);
-    if std::fs::create_dir_all(&dir).is_err() {
-        return e;
+    if std::fs::create_dir_all(&dir).is_ok() {
+        for name in ["yosys.log", "nextpnr.log"] {
+            let _ = std::fs::rename(out.join(name), dir.join(name));
+        }
     }
-    for name in ["yosys.log", "nextpnr.log"] {
-        let _ = std::fs::rename(out.join(name), dir.join(name));
-    }
-    let log = dir.join("nextpnr.log");
+}
+
+/// A refusal, naming nextpnr's log at `log`.
+fn with_log(e: &BuildError, log: PathBuf) -> String {
     match e {
-        BuildError::NoFit { part, short, .. } => BuildError::NoFit { part, short, log },
+        BuildError::NoFit { part, short, .. } => BuildError::NoFit {
+            part: part.clone(),
+            short: short.clone(),
+            log,
+        }
+        .to_string(),
         BuildError::Timing {
             part,
             fmax_mhz,
             requested_mhz,
             ..
         } => BuildError::Timing {
-            part,
-            fmax_mhz,
-            requested_mhz,
+            part: part.clone(),
+            fmax_mhz: *fmax_mhz,
+            requested_mhz: *requested_mhz,
             log,
-        },
-        e => e,
+        }
+        .to_string(),
+        e => e.to_string(),
     }
 }
 

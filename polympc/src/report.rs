@@ -634,7 +634,10 @@ fn blocks(i: &Inputs, k: &Value) -> Vec<Block> {
         let refused = if refused.is_empty() {
             String::new()
         } else {
-            format!(" Larger cores refused: {}.", refused.join("; "))
+            format!(
+                " Larger cores refused (their logs under `board/`): {}.",
+                refused.join("; ")
+            )
         };
         b.push(Block::Para(format!(
             "{core} for the {} ({}): `board/polympc_board.bin`, {} with {} MHz design clock, nextpnr's maximum frequency {:.2} MHz.{refused} Its self-test on Verilator ({}): {}. `polympc deploy --board {} --bitstream board/polympc_board.bin` programs it; `polympc host --port PORT --report board/report.json` runs the self-test on it.",
