@@ -32,6 +32,25 @@ fn logged_lcs(dir: &Path) -> (u64, u64) {
     (n.next().unwrap(), n.next().unwrap())
 }
 
+/// `polympc host --simulate --report DIR/report.json --json` with `extra`: passes, every
+/// reply equal to the golden model; gives the self-test's JSON.
+fn self_test_from_report(dir: &Path, extra: &[&str]) -> serde_json::Value {
+    let rep = dir.join("report.json");
+    let mut args = vec![
+        "host",
+        "--simulate",
+        "--report",
+        rep.to_str().unwrap(),
+        "--json",
+    ];
+    args.extend_from_slice(extra);
+    let out = polympc(&args);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let t: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(t["mismatches"], serde_json::json!([]));
+    t
+}
+
 fn check_build(board: &str, clock_mhz: f64, pll: bool, dir: &Path, extra: &[&str]) -> Vec<u8> {
     let mut args = vec![
         "bitstream",
@@ -144,19 +163,7 @@ fn bitstreams_for_both_boards_meet_timing_and_a_failed_rebuild_keeps_them() {
     let r = report(&cu);
     assert_eq!(r["core_kind"], "host_link");
     assert_eq!(r["refused"], serde_json::json!([]));
-    let rep = cu.join("report.json");
-    let out = polympc(&[
-        "host",
-        "--simulate",
-        "--report",
-        rep.to_str().unwrap(),
-        "--requests",
-        "1",
-        "--json",
-    ]);
-    assert!(out.status.success(), "{}", stderr(&out));
-    let t: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(t["mismatches"], serde_json::json!([]));
+    let t = self_test_from_report(&cu, &["--requests", "1"]);
     assert_eq!(t["identity"][5], r["frac_bits"]);
 
     // The build's clock is what an estimate for another FPGA refuses.
@@ -299,17 +306,7 @@ fn the_accelerators_link_builds_for_a_16_bit_configuration() {
     assert!(md.contains("| larger core refused |"), "{md}");
 
     // The report names the core for the self-test: its f and Beaver lanes.
-    let rep = cu.join("report.json");
-    let out = polympc(&[
-        "host",
-        "--simulate",
-        "--report",
-        rep.to_str().unwrap(),
-        "--json",
-    ]);
-    assert!(out.status.success(), "{}", stderr(&out));
-    let t: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(t["mismatches"], serde_json::json!([]));
+    let t = self_test_from_report(&cu, &[]);
     assert_eq!(
         (&t["identity"][5], &t["identity"][7]),
         (&7.into(), &1.into())
