@@ -498,15 +498,15 @@ pub const STEPS: [&str; 3] = ["yosys", "nextpnr-ice40", "icepack"];
 /// only when the build succeeds, the tools' logs by every run), calling `step` as each
 /// tool starts.
 pub fn build(opts: &BuildOptions, step: impl FnMut(usize)) -> Result<BuildReport, BuildError> {
-    build_refused(opts, Vec::new(), step)
+    build_with_refused(opts, Vec::new(), step)
 }
 
 /// Builds the largest of `cores` (tried in the order given, [`Core::LARGEST_FIRST`] for
 /// every one) that fits the board and meets the clock, as [`build`] does with
 /// `opts.core` replaced; the report's `refused` names the larger ones and why, with their
-/// logs kept in `refused-TAG/` within the output folder (the paths the report gives). `step` gets
-/// the core and the step as each tool starts. When none fits, the error gives every
-/// refusal.
+/// logs kept in `refused-TAG/` within the output folder (the paths the report gives).
+/// `step` gets the core and the step as each tool starts. When none fits, the error
+/// gives every refusal.
 pub fn build_largest(
     opts: &BuildOptions,
     cores: &[Core],
@@ -519,18 +519,21 @@ pub fn build_largest(
             core: *core,
             ..opts.clone()
         };
-        match build_refused(&o, refused.clone(), |k| step(core, k)) {
+        match build_with_refused(&o, refused.clone(), |k| step(core, k)) {
             Ok(r) => return Ok(r),
             Err(
-                e
-                @ (BuildError::NoFit { .. } | BuildError::Timing { .. } | BuildError::Core { .. }),
+                mut e @ (BuildError::NoFit { .. }
+                | BuildError::Timing { .. }
+                | BuildError::Core { .. }),
             ) => {
                 let logs = PathBuf::from(format!("refused-{}", core.tag()));
                 keep_refused_logs(&opts.out, &logs);
                 let log = logs.join("nextpnr.log");
                 let what = core.describe();
-                errors.push(format!("{what}: {}", with_log(&e, opts.out.join(&log))));
-                refused.push(format!("{what}: {}", with_log(&e, log)));
+                set_log(&mut e, opts.out.join(&log));
+                errors.push(format!("{what}: {e}"));
+                set_log(&mut e, log);
+                refused.push(format!("{what}: {e}"));
             }
             Err(e) => return Err(e),
         }
@@ -552,32 +555,14 @@ fn keep_refused_logs(out: &Path, logs: &Path) {
     }
 }
 
-/// A refusal, naming nextpnr's log at `log`.
-fn with_log(e: &BuildError, log: PathBuf) -> String {
-    match e {
-        BuildError::NoFit { part, short, .. } => BuildError::NoFit {
-            part: part.clone(),
-            short: short.clone(),
-            log,
-        }
-        .to_string(),
-        BuildError::Timing {
-            part,
-            fmax_mhz,
-            requested_mhz,
-            ..
-        } => BuildError::Timing {
-            part: part.clone(),
-            fmax_mhz: *fmax_mhz,
-            requested_mhz: *requested_mhz,
-            log,
-        }
-        .to_string(),
-        e => e.to_string(),
+/// Points a refusal that names nextpnr's log at `to`.
+fn set_log(e: &mut BuildError, to: PathBuf) {
+    if let BuildError::NoFit { log, .. } | BuildError::Timing { log, .. } = e {
+        *log = to;
     }
 }
 
-fn build_refused(
+fn build_with_refused(
     opts: &BuildOptions,
     refused: Vec<String>,
     mut step: impl FnMut(usize),

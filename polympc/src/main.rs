@@ -633,7 +633,7 @@ fn host_cmd(a: &HostArgs) -> Result<()> {
     use bitstreams::host::{self_test, Driver, SelfTest, SerialPort, SimulatedBoard};
     use bitstreams::ice40::Core;
     let (core, frac_bits, baud, source) = host_target(a)?;
-    if let Core::Accelerator { beaver_lanes } = core {
+    if let (Core::Accelerator { beaver_lanes }, Some(source)) = (core, source) {
         return accel_host_cmd(a, beaver_lanes, frac_bits, baud, source);
     }
     let mut t: SelfTest = match &a.port {
@@ -697,7 +697,7 @@ fn accel_host_cmd(
     beaver_lanes: usize,
     frac_bits: u32,
     baud: u32,
-    source: Option<&Path>,
+    source: &Path,
 ) -> Result<()> {
     use bitstreams::accel_host::{accel_self_test, AccelDriver, SimulatedAccelBoard};
     use bitstreams::host::SerialPort;
@@ -713,13 +713,13 @@ fn accel_host_cmd(
     };
     let id = t.identity;
     if t.passed() {
-        check_frac_bits(&mut t.mismatches, id[5], frac_bits, source);
+        check_frac_bits(&mut t.mismatches, id[5], frac_bits, Some(source));
     }
     if t.passed() && usize::from(id[7]) != beaver_lanes {
         t.mismatches.push(format!(
             "the board's link has {} Beaver lanes; {} asks for {beaver_lanes}",
             id[7],
-            source.map_or("--config".into(), |p| p.display().to_string())
+            source.display()
         ));
     }
     if a.json {
