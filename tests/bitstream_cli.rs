@@ -429,10 +429,68 @@ fn vivado_projects_for_xilinx_boards_are_consistent() {
         sim::verilator::lint(&format!("vivado-{board}"), &v).unwrap();
         bitstreams::vivado::check(&dir, &b, 125.0).unwrap();
     }
+    // With a configuration, the accelerator behind its AXI-Stream engine: the full-size
+    // top level on the configuration's ring, with the most MAC lanes up to its own.
+    use perf_model::{AcceleratorConfig, Device, FixedPoint};
+    let dir = scratch("vivado-accel");
+    let fixed = FixedPoint {
+        ring_bits: 64,
+        frac_bits: 16,
+    };
+    let mut c = AcceleratorConfig::for_device(&Device::find("zcu102").unwrap(), fixed);
+    (c.mac_lanes, c.beaver_lanes) = (6, 3);
+    let acc = dir.join("acc64.yaml");
+    std::fs::write(&acc, c.to_yaml()).unwrap();
+    let acc = acc.to_str().unwrap();
+    let out_dir = dir.join("project");
+    let out = polympc(&[
+        "vivado",
+        "--board",
+        "zcu102",
+        "--config",
+        acc,
+        "--out",
+        out_dir.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        said.contains("the accelerator (64-bit ring, f = 16, 4 MAC lanes, 1 Beaver lane,"),
+        "{said}"
+    );
+    let v = ["axis_core.v", "polympc_axis.v"]
+        .iter()
+        .map(|f| std::fs::read_to_string(out_dir.join(f)).unwrap())
+        .collect::<String>();
+    assert!(
+        v.contains("hdr[47:8]"),
+        "two-byte addresses in a 6-byte header"
+    );
+    sim::verilator::lint("vivado-accel64", &v).unwrap();
+    let b = bitstreams::vivado::XilinxBoard::find("zcu102").unwrap();
+    bitstreams::vivado::check(&out_dir, &b, b.clock_mhz).unwrap();
+    let readme = std::fs::read_to_string(out_dir.join("README.md")).unwrap();
+    assert!(readme.contains("identify, load, run, read"), "{readme}");
+    c.mac_lanes = 1;
+    std::fs::write(dir.join("acc1.yaml"), c.to_yaml()).unwrap();
+    let acc1 = dir.join("acc1.yaml");
+    let out = polympc(&[
+        "vivado",
+        "--board",
+        "zcu102",
+        "--config",
+        acc1.to_str().unwrap(),
+    ]);
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("acc1.yaml: the accelerator's top level is generated"),
+        "{}",
+        stderr(&out)
+    );
     // Broken projects: each fault is named.
     let dir = scratch("vivado-broken");
-    let b = bitstreams::vivado::XilinxBoard::find("zcu102").unwrap();
-    bitstreams::vivado::generate(&b, None, 12, &dir).unwrap();
+    let core = bitstreams::vivado::VivadoCore::HostLink { frac_bits: 12 };
+    bitstreams::vivado::generate(&b, None, &core, &dir).unwrap();
     std::fs::remove_file(dir.join("axis_core.v")).unwrap();
     let tcl = std::fs::read_to_string(dir.join("build.tcl")).unwrap();
     std::fs::write(

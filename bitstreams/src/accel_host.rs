@@ -1,17 +1,18 @@
 //! The host driver of the accelerator's link ([`hdl::accel_link`]): it loads a compiled
 //! program's memories into the board, runs it and reads the activations back, over a
-//! serial port to a real board or over the line model to the link simulated on
-//! Verilator.
+//! serial port to a real board, over the line model to the UART link simulated on
+//! Verilator, or over AXI-Stream to the full-size link simulated on Verilator.
 
 use crate::host::{run_line, LinkError, Transport};
 use hdl::accel::{self, Instr, Memories};
-use hdl::accel_link::{self, decode_reply, Reply, Request, RunReport, MAX_WORDS};
+use hdl::accel_link::{self, decode_reply_in, Format, Reply, Request, RunReport};
 use hdl::uart;
 use sim::verilator::VerilatedDesign;
 
-/// The driver: typed requests over a transport.
+/// The driver: typed requests over a transport, in the link's wire format.
 pub struct AccelDriver<T: Transport> {
     link: T,
+    format: Format,
 }
 
 /// What a program's run on the board gave.
@@ -20,7 +21,7 @@ pub struct BoardRun {
     /// The run's report.
     pub report: RunReport,
     /// The activation rows read back, bank by bank.
-    pub act: Vec<Vec<u16>>,
+    pub act: Vec<Vec<u64>>,
     /// Requests sent, the run's included.
     pub requests: usize,
     /// Bytes sent to the board.
@@ -28,9 +29,14 @@ pub struct BoardRun {
 }
 
 impl<T: Transport> AccelDriver<T> {
-    /// A driver over `link`.
+    /// A driver over `link` to the small link ([`Format::SMALL`]).
     pub fn new(link: T) -> Self {
-        AccelDriver { link }
+        Self::with_format(link, Format::SMALL)
+    }
+
+    /// A driver over `link` to a link in wire format `format`.
+    pub fn with_format(link: T, format: Format) -> Self {
+        AccelDriver { link, format }
     }
 
     /// The transport.
@@ -39,7 +45,7 @@ impl<T: Transport> AccelDriver<T> {
     }
 
     fn parse(&self, r: &Request, bytes: &[u8]) -> Result<Reply, LinkError> {
-        decode_reply(r, bytes).map_err(|source| LinkError::Reply {
+        decode_reply_in(r, &self.format, bytes).map_err(|source| LinkError::Reply {
             link: self.link.describe(),
             source,
         })
@@ -47,7 +53,10 @@ impl<T: Transport> AccelDriver<T> {
 
     /// Sends `r` and parses the reply.
     pub fn request(&mut self, r: &Request) -> Result<Reply, LinkError> {
-        let bytes = self.link.exchange(&r.encode(), 1 + r.result_len())?;
+        let fmt = &self.format;
+        let bytes = self
+            .link
+            .exchange(&r.encode_in(fmt), 1 + r.result_len_in(fmt))?;
         self.parse(r, &bytes)
     }
 
@@ -56,7 +65,10 @@ impl<T: Transport> AccelDriver<T> {
     pub fn session(&mut self, rs: &[Request]) -> Result<Vec<Reply>, LinkError> {
         let wire: Vec<(Vec<u8>, usize, u64)> = rs
             .iter()
-            .map(|r| (r.encode(), 1 + r.result_len(), work_cycles(r)))
+            .map(|r| {
+                let f = &self.format;
+                (r.encode_in(f), 1 + r.result_len_in(f), work_cycles(r))
+            })
             .collect();
         let replies = self.link.exchange_all(&wire)?;
         rs.iter()
@@ -83,6 +95,7 @@ impl<T: Transport> AccelDriver<T> {
     /// Loads `program` and the first `used` entries of each bank of `mem` (activation,
     /// aux, weight, Beaver and coefficient entries), runs it for at most `max_cycles`
     /// and reads the first `used[0]` activation rows of every bank back: one session.
+    /// `mem` must be sized for the link's top level (its format).
     pub fn run_program(
         &mut self,
         program: &[Instr],
@@ -90,27 +103,34 @@ impl<T: Transport> AccelDriver<T> {
         used: [u64; 5],
         max_cycles: u32,
     ) -> Result<BoardRun, LinkError> {
-        let mut rs = accel_link::load_requests(mem, program, used).map_err(|message| {
-            LinkError::Program {
-                link: self.link.describe(),
-                message,
-            }
-        })?;
+        let program_err = |message| LinkError::Program {
+            link: self.link.describe(),
+            message,
+        };
+        let fmt = Format::of(mem.size, mem.ring_bits, mem.lanes);
+        if fmt != self.format {
+            return Err(program_err(format!(
+                "the memories are sized for a link of format {fmt:?}, the board's is {:?}",
+                self.format
+            )));
+        }
+        let mut rs = accel_link::load_requests(mem, program, used).map_err(program_err)?;
         rs.push(Request::Run { max_cycles });
         let rows = used[0] as usize;
-        for lane in 0..accel_link::LANES {
-            for first in (0..rows).step_by(MAX_WORDS) {
+        let max = fmt.max_words();
+        for lane in 0..fmt.lanes {
+            for first in (0..rows).step_by(max) {
                 rs.push(Request::Read {
                     lane: lane as u8,
-                    row: first as u8,
-                    count: (rows - first).min(MAX_WORDS),
+                    row: first as u16,
+                    count: (rows - first).min(max),
                 });
             }
         }
-        let bytes_out = rs.iter().map(|r| r.encode().len()).sum();
+        let bytes_out = rs.iter().map(|r| r.encode_in(&fmt).len()).sum();
         let replies = self.session(&rs)?;
         let mut report = None;
-        let mut act = vec![Vec::new(); accel_link::LANES];
+        let mut act = vec![Vec::new(); fmt.lanes];
         for (r, reply) in rs.iter().zip(&replies) {
             match (r, reply) {
                 (Request::Load { .. }, Reply::Loaded) => {}
@@ -250,6 +270,146 @@ impl Transport for SimulatedAccelBoard {
     }
 }
 
+/// The AXI-Stream link (`AccelAxisLink`, [`accel_link::axis_verilog`]) on Verilator:
+/// request bytes go in on `s_axis_*`, one every other cycle, and replies come out on
+/// `m_axis_*`, always taken, split at `tlast`. Every byte offered must find `tready`
+/// high (else [`LinkError::Dropped`]). As [`SimulatedAccelBoard`], a session runs as one
+/// stimulus, each request after the latest its previous reply can end, and a lone
+/// exchange replays the session from reset.
+pub struct SimulatedAxisBoard {
+    design: VerilatedDesign,
+    format: Format,
+    /// Each cycle's `(tdata, tvalid)` on the request stream.
+    stream: Vec<(u8, bool)>,
+    replies: usize,
+}
+
+impl SimulatedAxisBoard {
+    /// Builds (or finds built) the AXI-Stream link around the accelerator of
+    /// [`accel::verilog`]'s arguments.
+    pub fn new(
+        ring_bits: u32,
+        frac_bits: u32,
+        lanes: u32,
+        beaver_lanes: u32,
+        size: accel::Size,
+    ) -> Result<Self, LinkError> {
+        let v = accel_link::axis_verilog(ring_bits, frac_bits, lanes, beaver_lanes, size)
+            .ok_or_else(|| LinkError::Program {
+                link: "the simulated AXI-Stream link".into(),
+                message: format!(
+                    "no {size:?}-size top level for the {ring_bits}-bit ring, f = {frac_bits}, \
+                     {lanes} MAC lanes and {beaver_lanes} Beaver lanes"
+                ),
+            })?;
+        let name = format!(
+            "accel_axis_l{ring_bits}_f{frac_bits}_m{lanes}_b{beaver_lanes}{}",
+            size.suffix()
+        );
+        let design = VerilatedDesign::build(&name, &v)?;
+        Ok(SimulatedAxisBoard {
+            design,
+            format: Format::of(size, ring_bits, lanes as usize),
+            stream: vec![(0, false); GAP],
+            replies: 0,
+        })
+    }
+
+    /// The link's wire format.
+    pub fn format(&self) -> Format {
+        self.format
+    }
+
+    /// The cycles the session has run so far.
+    pub fn cycles(&self) -> usize {
+        self.stream.len()
+    }
+}
+
+impl Transport for SimulatedAxisBoard {
+    fn exchange(&mut self, request: &[u8], expected: usize) -> Result<Vec<u8>, LinkError> {
+        let mut r = self.exchange_all(&[(request.to_vec(), expected, 8)])?;
+        Ok(r.pop().unwrap_or_default())
+    }
+
+    fn exchange_all(
+        &mut self,
+        requests: &[(Vec<u8>, usize, u64)],
+    ) -> Result<Vec<Vec<u8>>, LinkError> {
+        for (bytes, expected, work) in requests {
+            for &b in bytes {
+                self.stream.extend([(b, true), (0, false)]);
+            }
+            // A reply byte a cycle, and a read's two cycles before each element.
+            let budget = *work as usize + 2 * expected + GAP;
+            self.stream.extend(std::iter::repeat_n((0, false), budget));
+        }
+        let port = |name: &str| self.design.port(name).unwrap_or(0);
+        let (tdata, tvalid, m_ready) = (
+            port("s_axis_tdata"),
+            port("s_axis_tvalid"),
+            port("m_axis_tready"),
+        );
+        let (s_ready, m_data, m_valid, m_last) = (
+            port("s_axis_tready"),
+            port("m_axis_tdata"),
+            port("m_axis_tvalid"),
+            port("m_axis_tlast"),
+        );
+        let inputs = self.design.inputs().len();
+        let cycles: Vec<Vec<u128>> = self
+            .stream
+            .iter()
+            .map(|&(b, v)| {
+                let mut c = vec![0u128; inputs];
+                c[tdata] = u128::from(b);
+                c[tvalid] = u128::from(v);
+                c[m_ready] = 1;
+                c
+            })
+            .collect();
+        let out = self.design.run(&cycles, None)?;
+        let mut offered = 0;
+        let mut replies: Vec<Vec<u8>> = vec![Vec::new()];
+        for (t, (o, &(_, valid))) in out.iter().zip(&self.stream).enumerate() {
+            if valid {
+                if o[s_ready] != 1 {
+                    return Err(LinkError::Dropped {
+                        link: self.describe(),
+                        byte: offered,
+                        cycle: t,
+                    });
+                }
+                offered += 1;
+            }
+            if o[m_valid] == 1 {
+                let last = replies.len() - 1;
+                replies[last].push(o[m_data] as u8);
+                if o[m_last] == 1 {
+                    replies.push(Vec::new());
+                }
+            }
+        }
+        let partial = replies.pop().unwrap_or_default();
+        let new: Vec<Vec<u8>> = replies.into_iter().skip(self.replies).collect();
+        self.replies += new.len();
+        if new.len() < requests.len() {
+            let (_, expected, _) = &requests[new.len()];
+            return Err(LinkError::Timeout {
+                link: self.describe(),
+                waited: format!("{} cycles", self.stream.len()),
+                got: partial.len(),
+                expected: *expected,
+            });
+        }
+        Ok(new)
+    }
+
+    fn describe(&self) -> String {
+        format!("{} on Verilator", self.design.name())
+    }
+}
+
 /// What a self-test of a board running the accelerator's link found.
 #[derive(Debug, Clone, Default, serde::Serialize)]
 pub struct AccelSelfTest {
@@ -286,17 +446,36 @@ impl AccelSelfTest {
 /// self-test's program uses.
 pub const SELF_TEST_USED: [u64; 5] = [90, 60, 40, 30, 8];
 
-/// The self-test's program on 2 MAC lanes and `beaver_lanes` Beaver lanes, on the
-/// 16-bit ring truncating by `frac_bits`, with random data from `seed`: a dense layer
-/// (5 rows of 7, the last group half full), a `POLY` of 20 elements with per-channel
-/// coefficients beside an `ADD` on the array, then the re-share's `ADD` from the
-/// Beaver results. Gives the program and its memories (small-memory size).
+/// The self-test's program on the small link's top level: [`self_test_program_on`] the
+/// 16-bit ring with small memories.
 pub fn self_test_program(frac_bits: u32, beaver_lanes: usize, seed: u64) -> (Vec<Instr>, Memories) {
-    use hdl::accel::{CoefWalk, Op, Size};
-    let l = accel_link::RING_BITS;
+    self_test_program_on(
+        accel_link::RING_BITS,
+        accel::Size::Small,
+        frac_bits,
+        beaver_lanes,
+        seed,
+    )
+}
+
+/// The self-test's program on 2 MAC lanes and `beaver_lanes` Beaver lanes, on the
+/// `ring_bits`-bit ring truncating by `frac_bits`, with random data from `seed`: a
+/// dense layer (5 rows of 7, the last group half full), a `POLY` of 20 elements with
+/// per-channel coefficients beside an `ADD` on the array, then the re-share's `ADD`
+/// from the Beaver results. Gives the program and its memories, of `size`.
+pub fn self_test_program_on(
+    ring_bits: u32,
+    size: accel::Size,
+    frac_bits: u32,
+    beaver_lanes: usize,
+    seed: u64,
+) -> (Vec<Instr>, Memories) {
+    use hdl::accel::{CoefWalk, Op};
+    let l = ring_bits;
     let mut rng = crate::host::SplitMix(seed);
     let mut mem = Memories::new(accel_link::LANES, beaver_lanes).ring(l, frac_bits);
-    let mut vec = |n: usize| (0..n).map(|_| rng.next() & 0xffff).collect::<Vec<u64>>();
+    let ring = hdl::ring::mask(l);
+    let mut vec = |n: usize| (0..n).map(|_| rng.next() & ring).collect::<Vec<u64>>();
     let (x, wd, masks) = (vec(7), vec(5 * 7), vec(5));
     Memories::put(&mut mem.act, 0, &x);
     Memories::put(&mut mem.aux, 0, &masks);
@@ -343,13 +522,14 @@ pub fn self_test_program(frac_bits: u32, beaver_lanes: usize, seed: u64) -> (Vec
         instr(t0, Op::Add, 6, 0, 50, 50, 60),
         instr(ready, Op::Add, 20, 1, 5, 30, 70),
     ];
-    (prog, mem.sized(Size::Small))
+    (prog, mem.sized(size))
 }
 
-/// Identifies the board, runs [`self_test_program`] with its fractional bits and
-/// Beaver lanes through the link, and compares every activation row read back with
-/// the golden model, the run's flags, and its cycle count with the golden model's last
-/// write.
+/// Identifies the board, runs [`self_test_program_on`] its ring and memory size, with
+/// its fractional bits and Beaver lanes, through the link, and compares every
+/// activation row read back with the golden model, the run's flags, and its cycle count
+/// with the golden model's last write. The board must have 2 MAC lanes and speak the
+/// driver's wire format.
 pub fn accel_self_test<T: Transport>(
     d: &mut AccelDriver<T>,
     seed: u64,
@@ -361,35 +541,34 @@ pub fn accel_self_test<T: Transport>(
         ..Default::default()
     };
     let (f, bl) = (u32::from(identity[5]), usize::from(identity[7]));
-    let ours = identity[..3] == *b"PMA"
-        && identity[3] == accel_link::PROTOCOL_VERSION
-        && u32::from(identity[4]) == accel_link::RING_BITS
-        && usize::from(identity[6]) == accel_link::LANES
-        && matches!(bl, 1 | 2)
-        && f < accel_link::RING_BITS;
+    let fmt = d.format;
+    let ours = Format::from_identity(&identity) == Some(fmt)
+        && fmt.lanes == accel_link::LANES
+        && matches!(bl, 1 | 2);
     if !ours {
         t.mismatches.push(format!(
             "identify: {identity:02x?} is not a polympc accelerator link of protocol version \
-             {} (16-bit ring, 2 MAC lanes, 1 or 2 Beaver lanes)",
-            accel_link::PROTOCOL_VERSION
+             {} ({}-bit ring, {} MAC lanes, 1 or 2 Beaver lanes)",
+            fmt.addr_bytes,
+            fmt.ring_bits,
+            accel_link::LANES
         ));
         return Ok(t);
     }
-    let (prog, mem) = self_test_program(f, bl, seed);
+    let size = if fmt == Format::SMALL {
+        accel::Size::Small
+    } else {
+        accel::Size::Full
+    };
+    let (prog, mem) = self_test_program_on(fmt.ring_bits, size, f, bl, seed);
     let mut golden = mem.clone();
     let link = d.link.describe();
     let program_err = |e: accel::AccelError| LinkError::Program {
         link: link.clone(),
         message: e.to_string(),
     };
-    let times = accel::check(
-        &prog,
-        accel_link::LANES,
-        bl,
-        accel_link::RING_BITS,
-        mem.size,
-    )
-    .map_err(program_err)?;
+    let times =
+        accel::check(&prog, accel_link::LANES, bl, fmt.ring_bits, mem.size).map_err(program_err)?;
     accel::run(&prog, &mut golden).map_err(program_err)?;
     t.last_write = times.iter().map(|w| w.2).max().unwrap_or(0);
     t.instructions = prog.len();
@@ -404,7 +583,7 @@ pub fn accel_self_test<T: Transport>(
             r.halted, r.late, r.fault
         ));
     }
-    let answer = t.last_write + accel_link::DRAIN;
+    let answer = t.last_write + accel_link::drain(fmt.ring_bits);
     if u64::from(r.now) <= t.last_write || u64::from(r.now) > answer + 2 {
         t.mismatches.push(format!(
             "run: answered at cycle {}, the model's last write is at {} (answer by {})",
@@ -416,7 +595,7 @@ pub fn accel_self_test<T: Transport>(
     for (j, bank) in run.act.iter().enumerate() {
         for (row, &got) in bank.iter().enumerate() {
             t.rows += 1;
-            let want = golden.act[j].get(row).copied().unwrap_or(0) as u16;
+            let want = golden.act[j].get(row).copied().unwrap_or(0);
             if got != want && t.mismatches.len() < 16 {
                 t.mismatches.push(format!(
                     "bank {j} row {row}: the board gave {got:#06x}, the model {want:#06x}"

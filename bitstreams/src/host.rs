@@ -49,6 +49,16 @@ pub enum LinkError {
         /// What is wrong.
         message: String,
     },
+    /// A byte stream's handshake was broken: the board was not ready for a byte.
+    #[error("{link}: the board did not take request byte {byte} at cycle {cycle} (`tready` low)")]
+    Dropped {
+        /// The link.
+        link: String,
+        /// The byte's index in the session.
+        byte: usize,
+        /// The cycle it was offered.
+        cycle: usize,
+    },
     /// A reply of another kind than the request's.
     #[error("{link}: unexpected reply {reply}")]
     Unexpected {

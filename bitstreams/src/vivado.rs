@@ -1,6 +1,8 @@
-//! Vivado projects for Xilinx boards: the request engine with AXI-Stream ports
-//! ([`hdl::host::AxisLink`]) behind a wrapper with AXI naming (`aclk`, `s_axis_*`,
-//! `m_axis_*`), a clock constraint and a non-project Tcl flow that synthesises, places
+//! Vivado projects for Xilinx boards: a core with AXI-Stream ports ([`VivadoCore`]: the
+//! accelerator behind its request engine, [`hdl::accel_link::axis_verilog`], or the host
+//! link's request engine, [`hdl::host::AxisLink`]) behind a wrapper with AXI naming
+//! (`aclk`, `s_axis_*`, `m_axis_*`), a clock constraint and a non-project Tcl flow that
+//! synthesises, places
 //! and routes it out of context for the board's part, writes utilisation and timing
 //! reports and a checkpoint for a block design, and stops with an error when timing is
 //! not met. Vivado is not needed to generate them; [`check`] verifies what can be
@@ -10,6 +12,7 @@
 
 use hdl::host::AxisLink;
 use serde::Deserialize;
+use serde::Serialize;
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
@@ -57,6 +60,9 @@ pub enum VivadoError {
         /// What is wrong.
         message: String,
     },
+    /// The core is not generated.
+    #[error("no core is generated for {0}")]
+    Core(String),
     /// The clock asked for is not a clock.
     #[error("--freq {0}: not a clock in MHz")]
     Clock(f64),
@@ -109,6 +115,89 @@ impl XilinxBoard {
     }
 }
 
+/// The core a project wraps: both take requests and give replies as byte streams.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum VivadoCore {
+    /// The host link's request engine (Beaver multiplier and garbled-AND unit) on the
+    /// 16-bit ring.
+    HostLink {
+        /// Fractional bits the multiplier truncates by.
+        frac_bits: u32,
+    },
+    /// The full-size accelerator behind its request engine
+    /// ([`hdl::accel_link`]'s requests in two-byte-address format).
+    Accelerator {
+        /// The ring's bits.
+        ring_bits: u32,
+        /// Fractional bits its lanes truncate by.
+        frac_bits: u32,
+        /// MAC lanes.
+        lanes: u32,
+        /// Beaver lanes.
+        beaver_lanes: u32,
+    },
+}
+
+impl VivadoCore {
+    /// The core's Verilog (module `top`); `None` where it is not generated.
+    pub fn verilog(&self) -> Option<String> {
+        match *self {
+            VivadoCore::HostLink { frac_bits } => {
+                (frac_bits < hdl::host::RING_BITS).then(|| hdl::verilog(AxisLink::new(frac_bits)))
+            }
+            VivadoCore::Accelerator {
+                ring_bits,
+                frac_bits,
+                lanes,
+                beaver_lanes,
+            } => hdl::accel_link::axis_verilog(
+                ring_bits,
+                frac_bits,
+                lanes,
+                beaver_lanes,
+                hdl::accel::Size::Full,
+            ),
+        }
+    }
+
+    /// What the core is, for people.
+    pub fn describe(&self) -> String {
+        match *self {
+            VivadoCore::HostLink { frac_bits } => format!(
+                "the host link's request engine (Beaver multiplier and garbled-AND unit, \
+                 16-bit ring, f = {frac_bits})"
+            ),
+            VivadoCore::Accelerator {
+                ring_bits,
+                frac_bits,
+                lanes,
+                beaver_lanes,
+            } => {
+                let count =
+                    |n: u32, what: &str| format!("{n} {what}{}", if n == 1 { "" } else { "s" });
+                format!(
+                    "the accelerator ({ring_bits}-bit ring, f = {frac_bits}, {}, {}, full-size \
+                     memories) behind its request engine",
+                    count(lanes, "MAC lane"),
+                    count(beaver_lanes, "Beaver lane")
+                )
+            }
+        }
+    }
+
+    /// The requests it serves, for people.
+    fn protocol(&self) -> &'static str {
+        match self {
+            VivadoCore::HostLink { .. } => "those of the UART host link (`hdl::host`)",
+            VivadoCore::Accelerator { .. } => {
+                "the accelerator link's (`hdl::accel_link`: identify, load, run, read), with \
+                 two-byte addresses and counts"
+            }
+        }
+    }
+}
+
 /// The top module of the project.
 pub const TOP: &str = "polympc_axis";
 
@@ -123,7 +212,7 @@ pub const FILES: [&str; 5] = [
 
 /// The wrapper: AXI names around the core (rust-hdl's module `top`).
 fn wrapper() -> String {
-    "// polympc: the request engine with AXI-Stream ports (generated)\n\
+    "// polympc: the core with AXI-Stream ports (generated)\n\
      module polympc_axis (\n\
      \x20 input  wire       aclk,\n\
      \x20 input  wire [7:0] s_axis_tdata,\n\
@@ -148,9 +237,9 @@ fn wrapper() -> String {
         .to_string()
 }
 
-fn tcl(b: &XilinxBoard, mhz: f64) -> String {
+fn tcl(b: &XilinxBoard, mhz: f64, core: &VivadoCore) -> String {
     format!(
-        "# polympc: out-of-context implementation of the AXI-Stream request engine\n\
+        "# polympc: out-of-context implementation of {what} with AXI-Stream ports\n\
          # for the {desc}, at {mhz} MHz. Run: vivado -mode batch -source build.tcl\n\
          set here [file dirname [file normalize [info script]]]\n\
          read_verilog [file join $here axis_core.v]\n\
@@ -170,42 +259,49 @@ fn tcl(b: &XilinxBoard, mhz: f64) -> String {
          puts \"polympc: timing met at {mhz} MHz on {part}, worst setup slack $slack ns\"\n",
         desc = b.description,
         part = b.part,
+        what = core.describe(),
     )
 }
 
 fn xdc(mhz: f64) -> String {
     format!(
-        "# polympc: the design clock of the AXI-Stream request engine\n\
+        "# polympc: the design clock of the AXI-Stream core\n\
          create_clock -name aclk -period {:.3} [get_ports aclk]\n",
         1000.0 / mhz
     )
 }
 
-fn readme(b: &XilinxBoard, mhz: f64) -> String {
+fn readme(b: &XilinxBoard, mhz: f64, core: &VivadoCore) -> String {
     format!(
-        "# polympc's AXI-Stream request engine for the {}\n\n\
-         - `axis_core.v`: the request engine, Beaver multiplier and garbled-AND unit (rust-hdl's `top`).\n\
+        "# polympc's AXI-Stream core for the {}\n\n\
+         - `axis_core.v`: {} (rust-hdl's `top`).\n\
          - `polympc_axis.v`: the top module `{TOP}` with AXI-Stream names (`aclk`, `s_axis_*` requests, `m_axis_*` replies with `tlast`).\n\
          - `polympc_axis.xdc`: the {mhz} MHz clock on `aclk`.\n\
          - `build.tcl`: out-of-context synthesis, placement and routing for `{}`; writes `utilization.rpt`, `timing.rpt` and `{TOP}.dcp`, and fails when timing is not met.\n\n\
          Run `vivado -mode batch -source build.tcl` here, then add `{TOP}.dcp` (or the two Verilog files) to a block design between an AXI DMA's MM2S and S2MM streams.\n\
-         Requests and replies are those of the UART host link (`hdl::host`).\n",
-        b.description, b.part
+         Requests and replies are {}.\n",
+        b.description,
+        core.describe(),
+        b.part,
+        core.protocol()
     )
 }
 
-/// Writes the project for `board` at `mhz` (the board's clock when `None`) with the
-/// multiplier truncating by `frac_bits` into `out`, then checks it.
+/// Writes the project of `core` for `board` at `mhz` (the board's clock when `None`)
+/// into `out`, then checks it.
 pub fn generate(
     board: &XilinxBoard,
     mhz: Option<f64>,
-    frac_bits: u32,
+    core: &VivadoCore,
     out: &Path,
 ) -> Result<(), VivadoError> {
     let mhz = mhz.unwrap_or(board.clock_mhz);
     if !(mhz.is_finite() && mhz > 0.0) {
         return Err(VivadoError::Clock(mhz));
     }
+    let verilog = core
+        .verilog()
+        .ok_or_else(|| VivadoError::Core(core.describe()))?;
     let io = |path: &Path| {
         let path = path.to_path_buf();
         move |source| VivadoError::Io {
@@ -215,11 +311,11 @@ pub fn generate(
     };
     std::fs::create_dir_all(out).map_err(io(out))?;
     let texts = [
-        hdl::verilog(AxisLink::new(frac_bits)),
+        verilog,
         wrapper(),
         xdc(mhz),
-        tcl(board, mhz),
-        readme(board, mhz),
+        tcl(board, mhz, core),
+        readme(board, mhz, core),
     ];
     for (name, text) in FILES.iter().zip(&texts) {
         // Written atomically: none is left half-written.

@@ -277,6 +277,7 @@ macro_rules! ring_top_level {
             /// A coefficient bank.
             pub type CoefRam = $coef_ram<Word, COEF_AW>;
             include!("accel_top.rs");
+            include!("accel_engine.rs");
         }
     };
 }
@@ -944,6 +945,16 @@ pub fn beaver_lanes_for(lanes: u32, config_mac: u32, config_beaver: u32) -> Opti
     )
 }
 
+/// A top level generated around an accelerator.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Top {
+    /// The accelerator alone (`Accelerator`).
+    Accelerator,
+    /// The accelerator behind the request engine with AXI-Stream ports
+    /// (`AccelAxisLink`, [`crate::accel_link`]).
+    AxisLink,
+}
+
 /// The Verilog of the accelerator on the `ring_bits`-bit ring (one of [`RING_COUNTS`]),
 /// its lanes truncating by `frac_bits`, with `lanes` MAC lanes (one of [`LANE_COUNTS`])
 /// and `beaver_lanes` Beaver lanes (one of [`beaver_lane_counts`]), its memories of
@@ -958,22 +969,49 @@ pub fn verilog(
     beaver_lanes: u32,
     size: Size,
 ) -> Option<String> {
+    top_verilog(
+        Top::Accelerator,
+        ring_bits,
+        frac_bits,
+        lanes,
+        beaver_lanes,
+        size,
+    )
+}
+
+/// The Verilog of `top` around the accelerator of [`verilog`]'s arguments.
+pub fn top_verilog(
+    top: Top,
+    ring_bits: u32,
+    frac_bits: u32,
+    lanes: u32,
+    beaver_lanes: u32,
+    size: Size,
+) -> Option<String> {
+    macro_rules! gen {
+        ($m:ident, $lanes:literal, $bl:literal) => {
+            match top {
+                Top::Accelerator => crate::verilog($m::Accelerator::<$lanes, $bl>::new(frac_bits)),
+                Top::AxisLink => crate::verilog($m::AccelAxisLink::<$lanes, $bl>::new(frac_bits)),
+            }
+        };
+    }
     macro_rules! pick {
         ($m:ident) => {
             match (lanes, beaver_lanes) {
-                (2, 2) => crate::verilog($m::Accelerator::<2, 2>::new(frac_bits)),
-                (2, 1) => crate::verilog($m::Accelerator::<2, 1>::new(frac_bits)),
-                (4, 4) => crate::verilog($m::Accelerator::<4, 4>::new(frac_bits)),
-                (4, 1) => crate::verilog($m::Accelerator::<4, 1>::new(frac_bits)),
-                (8, 8) => crate::verilog($m::Accelerator::<8, 8>::new(frac_bits)),
-                (8, 2) => crate::verilog($m::Accelerator::<8, 2>::new(frac_bits)),
-                (8, 1) => crate::verilog($m::Accelerator::<8, 1>::new(frac_bits)),
-                (16, 16) => crate::verilog($m::Accelerator::<16, 16>::new(frac_bits)),
-                (16, 4) => crate::verilog($m::Accelerator::<16, 4>::new(frac_bits)),
-                (16, 1) => crate::verilog($m::Accelerator::<16, 1>::new(frac_bits)),
-                (32, 32) => crate::verilog($m::Accelerator::<32, 32>::new(frac_bits)),
-                (32, 8) => crate::verilog($m::Accelerator::<32, 8>::new(frac_bits)),
-                (32, 1) => crate::verilog($m::Accelerator::<32, 1>::new(frac_bits)),
+                (2, 2) => gen!($m, 2, 2),
+                (2, 1) => gen!($m, 2, 1),
+                (4, 4) => gen!($m, 4, 4),
+                (4, 1) => gen!($m, 4, 1),
+                (8, 8) => gen!($m, 8, 8),
+                (8, 2) => gen!($m, 8, 2),
+                (8, 1) => gen!($m, 8, 1),
+                (16, 16) => gen!($m, 16, 16),
+                (16, 4) => gen!($m, 16, 4),
+                (16, 1) => gen!($m, 16, 1),
+                (32, 32) => gen!($m, 32, 32),
+                (32, 8) => gen!($m, 32, 8),
+                (32, 1) => gen!($m, 32, 1),
                 _ => return None,
             }
         };
@@ -984,8 +1022,8 @@ pub fn verilog(
     let generate = move || {
         Some(match (size, ring_bits) {
             (Size::Small, _) => match beaver_lanes {
-                2 => crate::verilog(small16::Accelerator::<2, 2>::new(frac_bits)),
-                _ => crate::verilog(small16::Accelerator::<2, 1>::new(frac_bits)),
+                2 => gen!(small16, 2, 2),
+                _ => gen!(small16, 2, 1),
             },
             (Size::Full, 16) => pick!(ring16),
             (Size::Full, 32) => pick!(ring32),

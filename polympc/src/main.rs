@@ -766,8 +766,14 @@ struct VivadoArgs {
     #[arg(long)]
     freq: Option<f64>,
     /// Fractional bits the Beaver multiplier truncates by.
-    #[arg(long, default_value_t = hdl::mac::DEFAULT_FRAC_BITS)]
+    #[arg(long, default_value_t = hdl::mac::DEFAULT_FRAC_BITS, conflicts_with = "config")]
     frac_bits: u32,
+    /// Wrap the accelerator for this configuration (YAML) instead of the host link's
+    /// engine: the full-size top level on its ring, with its fractional bits, the most
+    /// MAC lanes it is generated for up to the configuration's, and their share of its
+    /// Beaver lanes.
+    #[arg(long)]
+    config: Option<PathBuf>,
     /// The output folder (default `vivado-BOARD`).
     #[arg(long)]
     out: Option<PathBuf>,
@@ -776,20 +782,59 @@ struct VivadoArgs {
     run: bool,
 }
 
+/// The full-size top level generated for a configuration: the most MAC lanes it is
+/// generated for up to the configuration's, and their share of its Beaver lanes; `None`
+/// when its ring or lanes have none.
+fn full_top_level(c: &AcceleratorConfig) -> Option<(u32, u32)> {
+    if !hdl::accel::RING_COUNTS.contains(&c.ring_bits) {
+        return None;
+    }
+    let n = hdl::accel::lane_counts_up_to(c.mac_lanes).next()?;
+    Some((
+        n,
+        hdl::accel::beaver_lanes_for(n, c.mac_lanes, c.beaver_lanes)?,
+    ))
+}
+
 fn vivado_cmd(a: &VivadoArgs) -> Result<()> {
-    use bitstreams::vivado::{generate, XilinxBoard, FILES};
+    use bitstreams::vivado::{generate, VivadoCore, XilinxBoard, FILES};
     let board = XilinxBoard::find(&a.board)?;
     let out = a
         .out
         .clone()
         .unwrap_or_else(|| PathBuf::from(format!("vivado-{}", board.name)));
-    generate(&board, a.freq, a.frac_bits, &out)?;
+    let core = match &a.config {
+        None => VivadoCore::HostLink {
+            frac_bits: a.frac_bits,
+        },
+        Some(path) => {
+            let c = AcceleratorConfig::load(path)?;
+            let (lanes, beaver_lanes) = full_top_level(&c).with_context(|| {
+                format!(
+                    "{}: the accelerator's top level is generated on the 16-, 32- and 64-bit \
+                     rings with 2 to 32 MAC lanes; the configuration has ring_bits {}, \
+                     mac_lanes {}",
+                    path.display(),
+                    c.ring_bits,
+                    c.mac_lanes
+                )
+            })?;
+            VivadoCore::Accelerator {
+                ring_bits: c.ring_bits,
+                frac_bits: c.frac_bits,
+                lanes,
+                beaver_lanes,
+            }
+        }
+    };
+    generate(&board, a.freq, &core, &out)?;
     println!(
-        "{} for the {} at {} MHz: {} (checked)",
+        "{} for the {} at {} MHz: {} (checked)\n  core: {}",
         out.display(),
         board.description,
         a.freq.unwrap_or(board.clock_mhz),
-        FILES.join(", ")
+        FILES.join(", "),
+        core.describe()
     );
     if !a.run {
         println!(
@@ -966,10 +1011,8 @@ fn hdl_cmd(a: &BlockArgs, out: &Path) -> Result<()> {
         "instances": c.gc.engines,
     }));
     // The top level: the most MAC lanes it is generated for, up to the configuration's.
-    match hdl::accel::lane_counts_up_to(c.mac_lanes).next() {
-        Some(n) if hdl::accel::RING_COUNTS.contains(&l) => {
-            let b = hdl::accel::beaver_lanes_for(n, c.mac_lanes, c.beaver_lanes)
-                .with_context(|| format!("no {n}-lane top level"))?;
+    match full_top_level(&c) {
+        Some((n, b)) => {
             let v = hdl::accel::verilog(l, c.frac_bits, n, b, hdl::accel::Size::Full)
                 .with_context(|| format!("no {n}-lane top level with {b} Beaver lanes"))?;
             let name = format!("accelerator{l}_x{n}b{b}");
