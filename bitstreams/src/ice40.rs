@@ -263,7 +263,8 @@ pub struct BuildReport {
     pub tools: Vec<String>,
     /// Seconds each step took: yosys, nextpnr, icepack.
     pub seconds: [f64; 3],
-    /// The bitstream.
+    /// The bitstream's file, relative to the report's folder (the build's output
+    /// folder), so the report stays true when the folder moves.
     pub bitstream: PathBuf,
 }
 
@@ -787,7 +788,7 @@ fn build_in(
             })
             .collect(),
         seconds: [yosys_s, nextpnr_s, t2.elapsed().as_secs_f64()],
-        bitstream: opts.out.join("polympc_board.bin"),
+        bitstream: PathBuf::from("polympc_board.bin"),
     };
     let json_text = serde_json::to_string_pretty(&report).map_err(|e| BuildError::Io {
         path: work.join("report.json"),

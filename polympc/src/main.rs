@@ -533,7 +533,7 @@ fn bitstream_cmd(a: &BitstreamArgs) -> Result<()> {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
         print!("{}", report.to_markdown());
-        println!("\nBitstream: {}", report.bitstream.display());
+        println!("\nBitstream: {}", out.join(&report.bitstream).display());
     }
     Ok(())
 }
