@@ -124,6 +124,25 @@ impl<T: Transport> Driver<T> {
         })
     }
 
+    /// Sends every request of `rs`, each after the previous reply, and parses the
+    /// replies: one stimulus on a simulated board.
+    pub fn session(&mut self, rs: &[Request]) -> Result<Vec<Reply>, LinkError> {
+        let wire: Vec<(Vec<u8>, usize, u64)> = rs
+            .iter()
+            .map(|r| (r.encode(), 1 + host::result_len(r.op()).unwrap_or(0), 0))
+            .collect();
+        let replies = self.link.exchange_all(&wire)?;
+        rs.iter()
+            .zip(&replies)
+            .map(|(r, b)| {
+                decode_reply(r.op(), b).map_err(|source| LinkError::Reply {
+                    link: self.link.describe(),
+                    source,
+                })
+            })
+            .collect()
+    }
+
     /// The board's identity bytes.
     pub fn identify(&mut self) -> Result<[u8; 8], LinkError> {
         match self.request(&Request::Identify)? {
@@ -138,7 +157,8 @@ impl<T: Transport> Driver<T> {
 
 /// The top level on Verilator behind the line model: every exchange replays the whole
 /// session's line from reset (the simulator runs a fixed stimulus) and reads the new
-/// reply off the transmitter's line.
+/// reply off the transmitter's line. A batch of requests ([`Transport::exchange_all`])
+/// goes out in one stimulus, each after the latest its previous reply can end.
 pub struct SimulatedBoard {
     design: VerilatedDesign,
     divisor: u16,
@@ -208,6 +228,44 @@ pub(crate) fn run_line(
 }
 
 impl Transport for SimulatedBoard {
+    fn exchange_all(
+        &mut self,
+        requests: &[(Vec<u8>, usize, u64)],
+    ) -> Result<Vec<Vec<u8>>, LinkError> {
+        let mut sent = Vec::with_capacity(requests.len());
+        for (bytes, expected, _) in requests {
+            sent.push(self.line.len());
+            self.line.extend(uart::encode(bytes, self.divisor, 0));
+            let budget = self.budget(*expected);
+            self.line.extend(std::iter::repeat_n(true, budget + GAP));
+        }
+        let (tx_line, bytes) = run_line(&self.design, &self.line, self.divisor)?;
+        if let Some(&s) = sent.last() {
+            let start = (s..tx_line.len()).find(|&t| !tx_line[t]);
+            self.last_start = start.map(|t| (s as u64, t as u64));
+        }
+        let mut new = bytes.get(self.replies..).unwrap_or_default();
+        self.replies = bytes.len();
+        let mut replies = Vec::with_capacity(requests.len());
+        for (_, expected, _) in requests {
+            let n = match new.first() {
+                Some(&host::STATUS_UNKNOWN) => 1,
+                _ => *expected,
+            };
+            if new.len() < n {
+                return Err(LinkError::Timeout {
+                    link: self.describe(),
+                    waited: format!("{} cycles", self.line.len()),
+                    got: new.len(),
+                    expected: n,
+                });
+            }
+            replies.push(new[..n].to_vec());
+            new = &new[n..];
+        }
+        Ok(replies)
+    }
+
     fn exchange(&mut self, request: &[u8], expected: usize) -> Result<Vec<u8>, LinkError> {
         let sent = self.line.len() as u64;
         self.line.extend(uart::encode(request, self.divisor, 0));
@@ -406,15 +464,23 @@ pub fn self_test<T: Transport>(
     }
     let frac_bits = u32::from(identity[5]);
     let divisor = u16::from_le_bytes([identity[6], identity[7]]);
-    let check = |d: &mut Driver<T>, r: Request, kind: usize, t: &mut SelfTest| {
-        let got = timed(d, &r, kind, t)?;
-        let want = r.golden(frac_bits, divisor);
-        if got != want {
-            t.mismatches
-                .push(format!("{r:?}: the board gave {got:?}, the model {want:?}"));
+    // One session a kind: the multiplications, the garblings, then the evaluations of
+    // the garbled tables; each reply against the golden model.
+    let batch = |d: &mut Driver<T>, rs: &[Request], kind: usize, t: &mut SelfTest| {
+        let start = std::time::Instant::now();
+        let replies = d.session(rs)?;
+        t.seconds[kind] += start.elapsed().as_secs_f64();
+        t.requests[kind] += rs.len();
+        for (r, got) in rs.iter().zip(&replies) {
+            let want = r.golden(frac_bits, divisor);
+            if *got != want {
+                t.mismatches
+                    .push(format!("{r:?}: the board gave {got:?}, the model {want:?}"));
+            }
         }
-        Ok::<Reply, LinkError>(got)
+        Ok::<Vec<Reply>, LinkError>(replies)
     };
+    let mut muls = Vec::with_capacity(2 * n);
     for _ in 0..n {
         let mut m = || rng.next() & 0xffff;
         let input = MulInput {
@@ -425,29 +491,37 @@ pub fn self_test<T: Transport>(
             e: m(),
             truncate: m() & 1 == 1,
         };
-        for party in 0..2 {
-            check(d, Request::Mul { party, input }, 1, &mut t)?;
-        }
+        muls.extend((0..2).map(|party| Request::Mul { party, input }));
     }
-    for k in 0..n {
-        let delta = rng.label() | 1;
-        let (a0, b0, g) = (rng.label(), rng.label(), k as u32);
-        let Reply::Garbled { tg, te, c0 } =
-            check(d, Request::Garble { delta, a0, b0, g }, 2, &mut t)?
-        else {
+    batch(d, &muls, 1, &mut t)?;
+    let gates: Vec<(u128, u128, u128, u32)> = (0..n)
+        .map(|k| (rng.label() | 1, rng.label(), rng.label(), k as u32))
+        .collect();
+    let garbles: Vec<Request> = gates
+        .iter()
+        .map(|&(delta, a0, b0, g)| Request::Garble { delta, a0, b0, g })
+        .collect();
+    let tables = batch(d, &garbles, 2, &mut t)?;
+    let mut evals = Vec::new();
+    let mut wants = Vec::new();
+    for (&(delta, a0, b0, g), table) in gates.iter().zip(&tables) {
+        let Reply::Garbled { tg, te, c0 } = *table else {
             continue;
         };
         for (x, y) in [(false, false), (false, true), (true, false), (true, true)] {
             let a = if x { a0 ^ delta } else { a0 };
             let b = if y { b0 ^ delta } else { b0 };
-            let got = check(d, Request::Evaluate { a, b, tg, te, g }, 3, &mut t)?;
-            let want = if x & y { c0 ^ delta } else { c0 };
-            if got != Reply::Evaluated(want) {
-                t.mismatches.push(format!(
-                    "gate {g}: {x} AND {y} does not decode to {} on the board's labels",
-                    x & y
-                ));
-            }
+            evals.push(Request::Evaluate { a, b, tg, te, g });
+            wants.push((g, x, y, if x & y { c0 ^ delta } else { c0 }));
+        }
+    }
+    let outs = batch(d, &evals, 3, &mut t)?;
+    for ((g, x, y, want), got) in wants.into_iter().zip(outs) {
+        if got != Reply::Evaluated(want) {
+            t.mismatches.push(format!(
+                "gate {g}: {x} AND {y} does not decode to {} on the board's labels",
+                x & y
+            ));
         }
     }
     Ok(t)
