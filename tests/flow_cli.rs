@@ -187,6 +187,12 @@ fn the_report_has_the_commands_figures_and_unchanged_stages_are_skipped() {
     assert_eq!(predictions(&flow_private), predictions(&p));
 
     let md = std::fs::read_to_string(dir.join("report.md")).unwrap();
+    // On the ZCU102, the hdl stage wrote the accelerator's Vivado project, checked.
+    let tcl = std::fs::read_to_string(dir.join("hdl/vivado/build.tcl")).unwrap();
+    assert!(tcl.contains("-part xczu9eg-ffvb1156-2-e"), "{tcl}");
+    let said = std::fs::read_to_string(dir.join("hdl/vivado.txt")).unwrap();
+    assert!(said.contains("core: the accelerator"), "{said}");
+    assert!(md.contains("Vivado project for the zcu102") && md.contains("`hdl/vivado/`"));
     // The accelerator: the same vectors replayed by hand.
     let image = dir.join("accel/vectors/image-0");
     let a = json_of(&[

@@ -247,6 +247,19 @@ pub fn read_json(path: &Path) -> Result<serde_json::Value> {
     serde_json::from_str(&text).with_context(|| format!("{}: not valid JSON", path.display()))
 }
 
+/// The folder of the hdl stage that holds the Vivado project.
+pub(crate) const VIVADO_DIR: &str = "vivado";
+
+/// The built-in Xilinx board whose part is the device `fpga` names, if any.
+pub(crate) fn xilinx_board_for(fpga: &str) -> Option<String> {
+    let device = perf_model::Device::find(fpga).ok()?;
+    bitstreams::vivado::XilinxBoard::built_in()
+        .ok()?
+        .into_iter()
+        .find(|b| perf_model::Device::find(&b.device).is_ok_and(|d| d.name == device.name))
+        .map(|b| b.name)
+}
+
 fn s(p: &Path) -> String {
     p.display().to_string()
 }
@@ -372,13 +385,33 @@ impl FlowArgs {
                     inputs: vec![t, at.accelerator()],
                 }
             }
-            Stage::Hdl => Plan {
-                steps: vec![Step {
-                    args: own(&["hdl", "--config", &s(&at.accelerator()), "--out", "{dir}"]),
+            Stage::Hdl => {
+                let config = s(&at.accelerator());
+                let mut steps = vec![Step {
+                    args: own(&["hdl", "--config", &config, "--out", "{dir}"]),
                     stdout: Some("hdl.txt"),
-                }],
-                inputs: vec![at.accelerator()],
-            },
+                }];
+                // On a Xilinx device with a board file, the accelerator's Vivado
+                // project (its AXI-Stream link) too.
+                if let Some(board) = xilinx_board_for(&self.fpga) {
+                    steps.push(Step {
+                        args: own(&[
+                            "vivado",
+                            "--board",
+                            &board,
+                            "--config",
+                            &config,
+                            "--out",
+                            &format!("{{dir}}/{VIVADO_DIR}"),
+                        ]),
+                        stdout: Some("vivado.txt"),
+                    });
+                }
+                Plan {
+                    steps,
+                    inputs: vec![at.accelerator()],
+                }
+            }
             Stage::Verify => Plan {
                 steps: vec![Step {
                     args: own(&[

@@ -134,10 +134,12 @@ struct Inputs {
     /// The board stage's bitstream report and host self-test (absent with
     /// `--board none`).
     board: Option<(Value, Value)>,
+    /// The Xilinx board whose Vivado project the hdl stage wrote, if it wrote one.
+    vivado: Option<String>,
 }
 
 impl Inputs {
-    fn read(at: &Layout) -> Result<Inputs> {
+    fn read(at: &Layout, a: &FlowArgs) -> Result<Inputs> {
         let j = |s: Stage, f: &str| read_json(&at.dir(s).join(f));
         Ok(Inputs {
             train: j(Stage::Train, "report.json")?,
@@ -156,6 +158,10 @@ impl Inputs {
             } else {
                 None
             },
+            vivado: crate::flow::xilinx_board_for(&a.fpga).filter(|_| {
+                let project = at.dir(Stage::Hdl).join(crate::flow::VIVADO_DIR);
+                project.join("build.tcl").exists()
+            }),
         })
     }
 }
@@ -544,10 +550,19 @@ fn blocks(i: &Inputs, k: &Value) -> Vec<Block> {
         ],
         rows,
     ));
-    b.push(Block::Para(
+    let mut para =
         "The Verilog is in `hdl/`; `polympc sim --config explore/accelerator.yaml` reruns this."
-            .into(),
-    ));
+            .to_string();
+    if let Some(board) = &i.vivado {
+        para.push_str(&format!(
+            " The accelerator's Vivado project for the {board}, the top level behind its \
+             AXI-Stream link with a clock constraint and a Tcl flow (checked here, run where \
+             Vivado is installed), is in `hdl/{}/`: `polympc vivado --board {board} --config \
+             explore/accelerator.yaml`.",
+            crate::flow::VIVADO_DIR
+        ));
+    }
+    b.push(Block::Para(para));
     b.push(Block::Heading("Private inference".into()));
     let traffic = arr(&i.private["traffic"]);
     b.push(table(
@@ -690,7 +705,7 @@ fn blocks(i: &Inputs, k: &Value) -> Vec<Block> {
 /// Writes `report.md`, `report.html` and `report.json` into the flow's folder; returns
 /// the HTML's path.
 pub fn write(at: &Layout, a: &FlowArgs, runs: &[StageRun]) -> Result<PathBuf> {
-    let i = Inputs::read(at)?;
+    let i = Inputs::read(at, a)?;
     let k = figures(&i, a, runs);
     let doc = blocks(&i, &k);
     let put = |name: &str, text: String| {
