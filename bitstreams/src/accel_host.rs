@@ -272,8 +272,9 @@ impl Transport for SimulatedAccelBoard {
 
 /// The AXI-Stream link (`AccelAxisLink`, [`accel_link::axis_verilog`]) on Verilator:
 /// request bytes go in on `s_axis_*`, one every other cycle, and replies come out on
-/// `m_axis_*`, always taken, split at `tlast`. Every byte offered must find `tready`
-/// high (else [`LinkError::Dropped`]). As [`SimulatedAccelBoard`], a session runs as one
+/// `m_axis_*`, split at `tlast`: taken every cycle, or with [`stall`](Self::stall)
+/// `k` not on every `k`-th cycle (`m_axis_tready` low). Every byte offered must find
+/// `tready` high (else [`LinkError::Dropped`]). As [`SimulatedAccelBoard`], a session runs as one
 /// stimulus, each request after the latest its previous reply can end, and a lone
 /// exchange replays the session from reset.
 pub struct SimulatedAxisBoard {
@@ -282,6 +283,7 @@ pub struct SimulatedAxisBoard {
     /// Each cycle's `(tdata, tvalid)` on the request stream.
     stream: Vec<(u8, bool)>,
     replies: usize,
+    stall: usize,
 }
 
 impl SimulatedAxisBoard {
@@ -312,7 +314,15 @@ impl SimulatedAxisBoard {
             format: Format::of(size, ring_bits, lanes as usize),
             stream: vec![(0, false); GAP],
             replies: 0,
+            stall: 0,
         })
+    }
+
+    /// Holds `m_axis_tready` low every `k`-th cycle of the session (0: never), so the
+    /// link must hold each reply byte until it is taken.
+    pub fn stall(mut self, k: usize) -> Self {
+        self.stall = k;
+        self
     }
 
     /// The link's wire format.
@@ -340,8 +350,9 @@ impl Transport for SimulatedAxisBoard {
             for &b in bytes {
                 self.stream.extend([(b, true), (0, false)]);
             }
-            // A reply byte a cycle, and a read's two cycles before each element.
-            let budget = *work as usize + 2 * expected + GAP;
+            // A reply byte a cycle (two with stalls), and a read's two cycles before
+            // each element.
+            let budget = *work as usize + (2 + usize::from(self.stall > 0)) * expected + GAP;
             self.stream.extend(std::iter::repeat_n((0, false), budget));
         }
         let port = |name: &str| self.design.port(name).unwrap_or(0);
@@ -357,14 +368,16 @@ impl Transport for SimulatedAxisBoard {
             port("m_axis_tlast"),
         );
         let inputs = self.design.inputs().len();
+        let ready = |t: usize| self.stall == 0 || (t + 1) % self.stall != 0;
         let cycles: Vec<Vec<u128>> = self
             .stream
             .iter()
-            .map(|&(b, v)| {
+            .enumerate()
+            .map(|(t, &(b, v))| {
                 let mut c = vec![0u128; inputs];
                 c[tdata] = u128::from(b);
                 c[tvalid] = u128::from(v);
-                c[m_ready] = 1;
+                c[m_ready] = u128::from(ready(t));
                 c
             })
             .collect();
@@ -382,7 +395,7 @@ impl Transport for SimulatedAxisBoard {
                 }
                 offered += 1;
             }
-            if o[m_valid] == 1 {
+            if o[m_valid] == 1 && ready(t) {
                 let last = replies.len() - 1;
                 replies[last].push(o[m_data] as u8);
                 if o[m_last] == 1 {

@@ -185,7 +185,8 @@ fn the_link_passes_lint() {
 /// The AXI-Stream link before the full-size top level on the 64-bit ring: its identity
 /// names the two-byte format, the self-test's program (8-byte elements) matches the
 /// golden model, a load of 300 words at a 16-bit address reads back whole, and a bad
-/// lane is refused. Every request byte found `tready` high, and it passes lint.
+/// lane is refused, also with the reply stream stalled every third cycle. Every request
+/// byte found `tready` high, and it passes lint.
 #[test]
 fn the_axi_stream_link_serves_the_full_size_64_bit_top_level() {
     let (l, f) = (64, 16);
@@ -227,6 +228,17 @@ fn the_axi_stream_link_serves_the_full_size_64_bit_top_level() {
         other => panic!("{other:?}"),
     }
     let e = replies[2].as_ref().unwrap_err();
+    assert!(matches!(e, LinkError::Reply { .. }), "{e}");
+    // With `m_axis_tready` low every third cycle, the replies are the same.
+    let stalled = SimulatedAxisBoard::new(l, f, 2, 1, Size::Full)
+        .unwrap()
+        .stall(3);
+    let mut s = AccelDriver::with_format(stalled, fmt);
+    let t = accel_self_test(&mut s, 5).unwrap();
+    assert!(t.passed(), "stalled: {:?}", t.mismatches);
+    let got = s.session(&rs[..2]).unwrap();
+    assert_eq!(got, [Reply::Loaded, Reply::Read(want)]);
+    let e = s.session(&rs).unwrap_err();
     assert!(matches!(e, LinkError::Reply { .. }), "{e}");
     let v = accel_link::axis_verilog(l, f, 2, 1, Size::Full).unwrap();
     sim::verilator::lint("accel-axis-l64", &v).unwrap();
