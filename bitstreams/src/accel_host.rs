@@ -3,7 +3,7 @@
 //! serial port to a real board, over the line model to the UART link simulated on
 //! Verilator, or over AXI-Stream to the full-size link simulated on Verilator.
 
-use crate::host::{run_line, LinkError, Transport};
+use crate::host::{run_line, split_replies, LinkError, Transport};
 use hdl::accel::{self, Instr, Memories};
 use hdl::accel_link::{self, decode_reply_in, Format, Reply, Request, RunReport};
 use hdl::uart;
@@ -243,26 +243,11 @@ impl Transport for SimulatedAccelBoard {
                 (s as u64, start.map(|t| t as u64))
             })
             .collect();
-        let mut new = bytes.get(self.replies..).unwrap_or_default();
+        let new = bytes.get(self.replies..).unwrap_or_default();
         self.replies = bytes.len();
-        let mut replies = Vec::with_capacity(requests.len());
-        for (_, expected, _) in requests {
-            let n = match new.first() {
-                Some(&(accel_link::STATUS_BAD | accel_link::STATUS_UNKNOWN)) => 1,
-                _ => *expected,
-            };
-            if new.len() < n {
-                return Err(LinkError::Timeout {
-                    link: self.describe(),
-                    waited: format!("{} cycles", self.line.len()),
-                    got: new.len(),
-                    expected: n,
-                });
-            }
-            replies.push(new[..n].to_vec());
-            new = &new[n..];
-        }
-        Ok(replies)
+        let waited = format!("{} cycles", self.line.len());
+        let alone = [accel_link::STATUS_BAD, accel_link::STATUS_UNKNOWN];
+        split_replies(new, requests, &alone, || (self.describe(), waited))
     }
 
     fn describe(&self) -> String {

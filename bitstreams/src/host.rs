@@ -203,6 +203,36 @@ impl SimulatedBoard {
     }
 }
 
+/// Splits the bytes a batch of `requests` brought back into each request's reply: its
+/// expected bytes, or the lone status byte when that is one of `alone`. Too few bytes
+/// are a timeout on the link and after the wait `at` names.
+pub(crate) fn split_replies(
+    mut new: &[u8],
+    requests: &[(Vec<u8>, usize, u64)],
+    alone: &[u8],
+    at: impl FnOnce() -> (String, String),
+) -> Result<Vec<Vec<u8>>, LinkError> {
+    let mut replies = Vec::with_capacity(requests.len());
+    for (_, expected, _) in requests {
+        let n = match new.first() {
+            Some(b) if alone.contains(b) => 1,
+            _ => *expected,
+        };
+        if new.len() < n {
+            let (link, waited) = at();
+            return Err(LinkError::Timeout {
+                link,
+                waited,
+                got: new.len(),
+                expected: n,
+            });
+        }
+        replies.push(new[..n].to_vec());
+        new = &new[n..];
+    }
+    Ok(replies)
+}
+
 /// Runs a top level with the UART ports `rx` and `tx` on Verilator with `line` on
 /// `rx`, a cycle a value; gives the `tx` line and the bytes decoded from it.
 pub(crate) fn run_line(
@@ -244,26 +274,12 @@ impl Transport for SimulatedBoard {
             let start = (s..tx_line.len()).find(|&t| !tx_line[t]);
             self.last_start = start.map(|t| (s as u64, t as u64));
         }
-        let mut new = bytes.get(self.replies..).unwrap_or_default();
+        let new = bytes.get(self.replies..).unwrap_or_default();
         self.replies = bytes.len();
-        let mut replies = Vec::with_capacity(requests.len());
-        for (_, expected, _) in requests {
-            let n = match new.first() {
-                Some(&host::STATUS_UNKNOWN) => 1,
-                _ => *expected,
-            };
-            if new.len() < n {
-                return Err(LinkError::Timeout {
-                    link: self.describe(),
-                    waited: format!("{} cycles", self.line.len()),
-                    got: new.len(),
-                    expected: n,
-                });
-            }
-            replies.push(new[..n].to_vec());
-            new = &new[n..];
-        }
-        Ok(replies)
+        let waited = format!("{} cycles", self.line.len());
+        split_replies(new, requests, &[host::STATUS_UNKNOWN], || {
+            (self.describe(), waited)
+        })
     }
 
     fn exchange(&mut self, request: &[u8], expected: usize) -> Result<Vec<u8>, LinkError> {

@@ -4,7 +4,6 @@
 // are [`crate::accel_link`]'s, in this module's wire format ([`link_format`]).
 
 use crate::accel_link::{self as link, FieldInputs, Format};
-use crate::uart::{UartRx, UartTx};
 
 /// Bytes of an address (and of a word count less one) on the line.
 pub const LINK_ADDR_BYTES: usize = LD_BITS / 8;
@@ -549,128 +548,31 @@ impl<const LANES: usize, const BL: usize> Logic for AccelEngine<LANES, BL> {
     }
 }
 
-/// The accelerator's link top level over a UART: the request engine and the
-/// accelerator with `LANES` MAC lanes and `BL` Beaver lanes. Ports as the host link's:
-/// `clock`, `rx` (from the host), `tx` (to the host) and two LEDs that toggle on every
-/// byte received (`led_rx`) and every reply sent (`led_reply`).
-#[derive(LogicBlock)]
-pub struct AccelLink<const LANES: usize, const BL: usize> {
-    /// Clock.
-    pub clock: Signal<In, Clock>,
-    /// The serial line from the host.
-    pub rx: Signal<In, Bit>,
-    /// The serial line to the host.
-    pub tx: Signal<Out, Bit>,
-    /// Toggles on every byte received.
-    pub led_rx: Signal<Out, Bit>,
-    /// Toggles on every reply sent.
-    pub led_reply: Signal<Out, Bit>,
-    urx: UartRx,
-    utx: UartTx,
-    engine: AccelEngine<LANES, BL>,
-    rx_toggle: DFF<Bit>,
-    reply_toggle: DFF<Bit>,
+crate::stream::byte_stream_tops! {
+    /// The accelerator's link top level over a UART: the request engine and the
+    /// accelerator with `LANES` MAC lanes and `BL` Beaver lanes
+    /// ([`byte_stream_tops`](crate::stream::byte_stream_tops)'s UART ports and LEDs, as
+    /// the host link's).
+    uart AccelLink,
+    /// The request engine and the accelerator with AXI-Stream ports, for Xilinx parts:
+    /// requests on the slave stream (`s_axis_*`, 8-bit beats), replies on the master
+    /// stream (`m_axis_*`, `tlast` on each reply's last byte). The same requests and
+    /// replies as over the UART, in this module's wire format.
+    axis AccelAxisLink,
+    engine AccelEngine<LANES, BL>
 }
 
 impl<const LANES: usize, const BL: usize> AccelLink<LANES, BL> {
     /// A top level whose UART takes `divisor` clock cycles a bit and whose accelerator
     /// truncates by `frac_bits`.
     pub fn new(divisor: u16, frac_bits: u32) -> Self {
-        Self {
-            clock: Default::default(),
-            rx: Default::default(),
-            tx: Default::default(),
-            led_rx: Default::default(),
-            led_reply: Default::default(),
-            urx: UartRx::new(divisor),
-            utx: UartTx::new(divisor),
-            engine: AccelEngine::new(frac_bits),
-            rx_toggle: Default::default(),
-            reply_toggle: Default::default(),
-        }
+        Self::around(AccelEngine::new(frac_bits), divisor)
     }
-}
-
-impl<const LANES: usize, const BL: usize> Logic for AccelLink<LANES, BL> {
-    #[hdl_gen]
-    fn update(&mut self) {
-        dff_setup!(self, clock, rx_toggle, reply_toggle);
-        self.urx.clock.next = self.clock.val();
-        self.utx.clock.next = self.clock.val();
-        self.engine.clock.next = self.clock.val();
-        self.urx.rx.next = self.rx.val();
-        self.tx.next = self.utx.tx.val();
-        // Bytes arriving while the engine is busy are dropped.
-        self.engine.in_data.next = self.urx.data.val();
-        self.engine.in_valid.next = self.urx.valid.val() & self.engine.in_ready.val();
-        self.engine.in_error.next = self.urx.error.val();
-        self.utx.data.next = self.engine.out_data.val();
-        self.utx.valid.next = self.engine.out_valid.val();
-        self.engine.out_ready.next = self.utx.ready.val();
-        if self.urx.valid.val() {
-            self.rx_toggle.d.next = !self.rx_toggle.q.val();
-        }
-        if self.engine.out_valid.val() & self.engine.out_last.val() & self.utx.ready.val() {
-            self.reply_toggle.d.next = !self.reply_toggle.q.val();
-        }
-        self.led_rx.next = self.rx_toggle.q.val();
-        self.led_reply.next = self.reply_toggle.q.val();
-    }
-}
-
-/// The request engine and the accelerator with AXI-Stream ports, for Xilinx parts:
-/// requests on the slave stream (`s_axis_*`, 8-bit beats), replies on the master
-/// stream (`m_axis_*`, `tlast` on each reply's last byte). The same requests and
-/// replies as over the UART, in this module's wire format.
-#[derive(LogicBlock)]
-pub struct AccelAxisLink<const LANES: usize, const BL: usize> {
-    /// Clock.
-    pub clock: Signal<In, Clock>,
-    /// Request byte.
-    pub s_axis_tdata: Signal<In, Bits<8>>,
-    /// Request byte valid.
-    pub s_axis_tvalid: Signal<In, Bit>,
-    /// The engine takes the request byte.
-    pub s_axis_tready: Signal<Out, Bit>,
-    /// Reply byte.
-    pub m_axis_tdata: Signal<Out, Bits<8>>,
-    /// Reply byte valid.
-    pub m_axis_tvalid: Signal<Out, Bit>,
-    /// The consumer takes the reply byte.
-    pub m_axis_tready: Signal<In, Bit>,
-    /// The reply's last byte.
-    pub m_axis_tlast: Signal<Out, Bit>,
-    engine: AccelEngine<LANES, BL>,
 }
 
 impl<const LANES: usize, const BL: usize> AccelAxisLink<LANES, BL> {
     /// A top level whose accelerator truncates by `frac_bits`.
     pub fn new(frac_bits: u32) -> Self {
-        Self {
-            clock: Default::default(),
-            s_axis_tdata: Default::default(),
-            s_axis_tvalid: Default::default(),
-            s_axis_tready: Default::default(),
-            m_axis_tdata: Default::default(),
-            m_axis_tvalid: Default::default(),
-            m_axis_tready: Default::default(),
-            m_axis_tlast: Default::default(),
-            engine: AccelEngine::new(frac_bits),
-        }
-    }
-}
-
-impl<const LANES: usize, const BL: usize> Logic for AccelAxisLink<LANES, BL> {
-    #[hdl_gen]
-    fn update(&mut self) {
-        self.engine.clock.next = self.clock.val();
-        self.engine.in_data.next = self.s_axis_tdata.val();
-        self.engine.in_valid.next = self.s_axis_tvalid.val() & self.engine.in_ready.val();
-        self.engine.in_error.next = false;
-        self.s_axis_tready.next = self.engine.in_ready.val();
-        self.m_axis_tdata.next = self.engine.out_data.val();
-        self.m_axis_tvalid.next = self.engine.out_valid.val();
-        self.m_axis_tlast.next = self.engine.out_last.val();
-        self.engine.out_ready.next = self.m_axis_tready.val();
+        Self::around(AccelEngine::new(frac_bits))
     }
 }

@@ -22,7 +22,7 @@
 
 use crate::beaver_mul::{product_share, BeaverMul16, MulInput};
 use crate::gc::serial::AesSerial;
-use crate::uart::{self, UartRx, UartTx};
+use crate::uart;
 use perf_model::accel::units;
 use perf_model::circuit::garble::{Hasher, Label, FIXED_KEY};
 use rust_hdl::prelude::*;
@@ -1038,129 +1038,33 @@ impl Logic for RequestEngine {
     }
 }
 
-/// The host link's top level: UART, request engine, Beaver multiplier and garbled-AND
-/// unit. Ports: `clock`, `rx` (from the host), `tx` (to the host) and two LEDs that
-/// toggle, whatever their polarity shows: `led_rx` on every byte received, `led_reply`
-/// on every reply sent.
-#[derive(LogicBlock)]
-pub struct HostLink {
-    /// Clock.
-    pub clock: Signal<In, Clock>,
-    /// The serial line from the host.
-    pub rx: Signal<In, Bit>,
-    /// The serial line to the host.
-    pub tx: Signal<Out, Bit>,
-    /// Toggles on every byte received.
-    pub led_rx: Signal<Out, Bit>,
-    /// Toggles on every reply sent.
-    pub led_reply: Signal<Out, Bit>,
-    urx: UartRx,
-    utx: UartTx,
-    engine: RequestEngine,
-    rx_toggle: DFF<Bit>,
-    reply_toggle: DFF<Bit>,
+crate::stream::byte_stream_tops! {
+    /// The host link's top level: UART, request engine, Beaver multiplier and garbled-AND
+    /// unit ([`byte_stream_tops`](crate::stream::byte_stream_tops)'s UART ports and LEDs).
+    uart HostLink,
+    /// The request engine with AXI-Stream ports, for Xilinx parts: requests on the slave
+    /// stream (`s_axis_*`, 8-bit beats), replies on the master stream (`m_axis_*`, `tlast`
+    /// on each reply's last byte). The same requests and replies as over the UART; the
+    /// identify reply's divisor bytes are zero.
+    axis AxisLink,
+    engine RequestEngine
 }
 
 impl HostLink {
     /// A top level whose UART takes `divisor` clock cycles a bit and whose multiplier
     /// truncates by `frac_bits`.
     pub fn new(divisor: u16, frac_bits: u32) -> Self {
-        Self {
-            clock: Default::default(),
-            rx: Default::default(),
-            tx: Default::default(),
-            led_rx: Default::default(),
-            led_reply: Default::default(),
-            urx: UartRx::new(divisor),
-            utx: UartTx::new(divisor),
-            engine: RequestEngine::new(frac_bits, identity(frac_bits, divisor)),
-            rx_toggle: Default::default(),
-            reply_toggle: Default::default(),
-        }
+        Self::around(
+            RequestEngine::new(frac_bits, identity(frac_bits, divisor)),
+            divisor,
+        )
     }
-}
-
-impl Logic for HostLink {
-    #[hdl_gen]
-    fn update(&mut self) {
-        dff_setup!(self, clock, rx_toggle, reply_toggle);
-        self.urx.clock.next = self.clock.val();
-        self.utx.clock.next = self.clock.val();
-        self.engine.clock.next = self.clock.val();
-        self.urx.rx.next = self.rx.val();
-        self.tx.next = self.utx.tx.val();
-        // Bytes arriving while the engine is busy are dropped.
-        self.engine.in_data.next = self.urx.data.val();
-        self.engine.in_valid.next = self.urx.valid.val() & self.engine.in_ready.val();
-        self.engine.in_error.next = self.urx.error.val();
-        self.utx.data.next = self.engine.out_data.val();
-        self.utx.valid.next = self.engine.out_valid.val();
-        self.engine.out_ready.next = self.utx.ready.val();
-        if self.urx.valid.val() {
-            self.rx_toggle.d.next = !self.rx_toggle.q.val();
-        }
-        if self.engine.out_valid.val() & self.engine.out_last.val() & self.utx.ready.val() {
-            self.reply_toggle.d.next = !self.reply_toggle.q.val();
-        }
-        self.led_rx.next = self.rx_toggle.q.val();
-        self.led_reply.next = self.reply_toggle.q.val();
-    }
-}
-
-/// The request engine with AXI-Stream ports, for Xilinx parts: requests on the slave
-/// stream (`s_axis_*`, 8-bit beats), replies on the master stream (`m_axis_*`, `tlast` on
-/// each reply's last byte). The same requests and replies as over the UART; the
-/// identify reply's divisor bytes are zero.
-#[derive(LogicBlock)]
-pub struct AxisLink {
-    /// Clock.
-    pub clock: Signal<In, Clock>,
-    /// Request byte.
-    pub s_axis_tdata: Signal<In, Bits<8>>,
-    /// Request byte valid.
-    pub s_axis_tvalid: Signal<In, Bit>,
-    /// The engine takes the request byte.
-    pub s_axis_tready: Signal<Out, Bit>,
-    /// Reply byte.
-    pub m_axis_tdata: Signal<Out, Bits<8>>,
-    /// Reply byte valid.
-    pub m_axis_tvalid: Signal<Out, Bit>,
-    /// The consumer takes the reply byte.
-    pub m_axis_tready: Signal<In, Bit>,
-    /// The reply's last byte.
-    pub m_axis_tlast: Signal<Out, Bit>,
-    engine: RequestEngine,
 }
 
 impl AxisLink {
     /// A top level whose multiplier truncates by `frac_bits`.
     pub fn new(frac_bits: u32) -> Self {
-        Self {
-            clock: Default::default(),
-            s_axis_tdata: Default::default(),
-            s_axis_tvalid: Default::default(),
-            s_axis_tready: Default::default(),
-            m_axis_tdata: Default::default(),
-            m_axis_tvalid: Default::default(),
-            m_axis_tready: Default::default(),
-            m_axis_tlast: Default::default(),
-            engine: RequestEngine::new(frac_bits, identity(frac_bits, 0)),
-        }
-    }
-}
-
-impl Logic for AxisLink {
-    #[hdl_gen]
-    fn update(&mut self) {
-        self.engine.clock.next = self.clock.val();
-        self.engine.in_data.next = self.s_axis_tdata.val();
-        self.engine.in_valid.next = self.s_axis_tvalid.val() & self.engine.in_ready.val();
-        self.engine.in_error.next = false;
-        self.s_axis_tready.next = self.engine.in_ready.val();
-        self.m_axis_tdata.next = self.engine.out_data.val();
-        self.m_axis_tvalid.next = self.engine.out_valid.val();
-        self.m_axis_tlast.next = self.engine.out_last.val();
-        self.engine.out_ready.next = self.m_axis_tready.val();
+        Self::around(RequestEngine::new(frac_bits, identity(frac_bits, 0)))
     }
 }
 

@@ -13,6 +13,7 @@ pub mod gc;
 pub mod host;
 pub mod mac;
 pub mod ring;
+pub mod stream;
 pub mod uart;
 
 use rust_hdl::prelude::{generate_verilog, Block};
