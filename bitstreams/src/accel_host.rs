@@ -314,11 +314,6 @@ impl SimulatedAxisBoard {
     pub fn format(&self) -> Format {
         self.format
     }
-
-    /// The cycles the session has run so far.
-    pub fn cycles(&self) -> usize {
-        self.stream.len()
-    }
 }
 
 impl Transport for SimulatedAxisBoard {
@@ -543,7 +538,7 @@ pub fn accel_self_test<T: Transport>(
     let ours = Format::from_identity(&identity) == Some(fmt)
         && fmt.lanes == accel_link::LANES
         && matches!(bl, 1 | 2);
-    if !ours {
+    let Some(size) = fmt.size().filter(|_| ours) else {
         t.mismatches.push(format!(
             "identify: {identity:02x?} is not a polympc accelerator link of protocol version \
              {} ({}-bit ring, {} MAC lanes, 1 or 2 Beaver lanes)",
@@ -552,11 +547,6 @@ pub fn accel_self_test<T: Transport>(
             accel_link::LANES
         ));
         return Ok(t);
-    }
-    let size = if fmt == Format::SMALL {
-        accel::Size::Small
-    } else {
-        accel::Size::Full
     };
     let (prog, mem) = self_test_program_on(fmt.ring_bits, size, f, bl, seed);
     let mut golden = mem.clone();

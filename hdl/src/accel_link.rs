@@ -165,15 +165,19 @@ impl Format {
             lanes: usize::from(id[6]),
             addr_bytes: usize::from(id[3]),
         };
-        let size = match f.addr_bytes {
-            1 => Size::Small,
-            2 => Size::Full,
-            _ => return None,
-        };
+        let size = f.size()?;
         let ok = id[..3] == *b"PMA"
             && size.generated_for(f.ring_bits, f.lanes as u32, u32::from(id[7]))
             && u32::from(id[5]) < f.ring_bits;
-        (ok && Format::of(size, f.ring_bits, f.lanes) == f).then_some(f)
+        ok.then_some(f)
+    }
+
+    /// The memory size of the top levels that speak this format ([`Format::of`] that
+    /// size gives it back); `None` for addresses of neither size.
+    pub fn size(&self) -> Option<Size> {
+        Size::ALL
+            .into_iter()
+            .find(|&s| Format::of(s, self.ring_bits, self.lanes) == *self)
     }
 }
 
@@ -854,6 +858,15 @@ mod tests {
         assert_eq!(Format::from_identity(&id), Some(fmt));
         assert_eq!(Format::from_identity(&identity(12, 1)), Some(Format::SMALL));
         assert_eq!(Format::from_identity(&identity_of(&fmt, 64, 2)), None);
+        assert_eq!(
+            (fmt.size(), Format::SMALL.size()),
+            (Some(Size::Full), Some(Size::Small))
+        );
+        let odd = Format {
+            addr_bytes: 3,
+            ..fmt
+        };
+        assert_eq!(odd.size(), None);
     }
 
     #[test]
