@@ -285,7 +285,6 @@ fn the_report_has_the_commands_figures_and_unchanged_stages_are_skipped() {
     let report = read(&dir.join("report.json"));
     assert_eq!(ran(&report), ["hdl", "verify", "private", "accel", "board"]);
     assert!(report["board"].is_null());
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]
@@ -340,7 +339,6 @@ fn an_interrupted_flow_resumes_without_redoing_finished_stages() {
         ran(&report),
         ["estimate", "schedule", "hdl", "verify", "private", "accel", "board"]
     );
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]
@@ -392,5 +390,4 @@ fn bad_specs_and_failing_stages_get_clear_errors_and_keep_what_was_written() {
     assert!(!e.contains("[1/"), "no stage started: {e}");
     assert!(dir.join("train/report.json").is_file());
     assert!(dir.join("graph/graph.json").is_file());
-    let _ = std::fs::remove_dir_all(&dir);
 }

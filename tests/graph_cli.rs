@@ -56,7 +56,6 @@ fn dot_output_is_drawn_by_graphviz() {
     );
     let svg = String::from_utf8(svg.stdout).unwrap();
     assert!(svg.contains("<svg") && svg.contains("s3b3_out"));
-    std::fs::remove_dir_all(dir).unwrap();
 }
 
 fn fails_with(spec_text: &str, needles: &[&str]) {
@@ -75,7 +74,6 @@ fn fails_with(spec_text: &str, needles: &[&str]) {
         assert!(err.contains(n), "`{n}` missing from: {err}");
     }
     assert!(!err.contains("panicked"), "{err}");
-    std::fs::remove_dir_all(dir).unwrap();
 }
 
 #[test]
@@ -126,5 +124,4 @@ fn failed_write_keeps_the_old_output() {
         serde_json::from_str(&std::fs::read_to_string(&target).unwrap()).unwrap();
     assert_eq!(v["name"], "mlp");
     assert!(Path::new(&target).exists());
-    std::fs::remove_dir_all(dir).unwrap();
 }

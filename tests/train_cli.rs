@@ -68,8 +68,6 @@ fn killed_run_resumes_to_the_uninterrupted_weights() {
     // The trained spec reads back and names its weights.
     let text = std::fs::read_to_string(b.join("mlp.yaml")).unwrap();
     assert!(text.contains("weights: mlp.safetensors"), "{text}");
-    let _ = std::fs::remove_dir_all(&a);
-    let _ = std::fs::remove_dir_all(&b);
 }
 
 #[test]
@@ -138,7 +136,6 @@ fn bad_inputs_get_clear_errors() {
             stderr(&o)
         );
     }
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]
@@ -201,5 +198,4 @@ fn a_sweep_trains_every_family_and_resumes_without_retraining() {
         std::fs::read_to_string(dir.join("pareto.csv")).unwrap(),
         csv
     );
-    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -3,7 +3,8 @@
 
 #![allow(dead_code)] // each test file uses its own subset
 
-use std::path::PathBuf;
+use std::ops::Deref;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 /// Runs the polympc binary with `args`.
@@ -19,11 +20,36 @@ pub fn example(name: &str) -> String {
     format!("{}/../examples/{name}.yaml", env!("CARGO_MANIFEST_DIR"))
 }
 
-/// A fresh scratch folder for one test of one process.
-pub fn scratch(name: &str) -> PathBuf {
+/// A fresh scratch folder for one test of one process. It is removed when the test
+/// is done with it, and kept (for a look at what went wrong) when the test fails.
+pub fn scratch(name: &str) -> Scratch {
     let dir = std::env::temp_dir().join(format!("polympc-test-{}-{name}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("scratch folder");
-    dir
+    Scratch(dir)
+}
+
+/// A scratch folder, removed on drop unless the thread is panicking.
+pub struct Scratch(PathBuf);
+
+impl Deref for Scratch {
+    type Target = Path;
+    fn deref(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl AsRef<Path> for Scratch {
+    fn as_ref(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
 }
 
 /// Standard error of a run, as text.
