@@ -179,3 +179,31 @@ fn bare_and_parameterised_layers_read_alike() {
     .unwrap();
     assert_eq!(a.spec().layers, b.spec().layers);
 }
+
+#[test]
+fn relu_channels_of_a_site_gated_per_channel_are_checked() {
+    let conv = "  - conv2d: {out_channels: 4, kernel: 3}\n";
+    fails(
+        &format!("{HEAD}{conv}  - poly: {{relu_channels: [1, 4]}}\n"),
+        &["layer 1", "channel 4", "4 channels"],
+    );
+    fails(
+        &format!("{HEAD}{conv}  - poly: {{relu_channels: [2, 1]}}\n"),
+        &["layer 1", "increasing order"],
+    );
+    fails(
+        &format!("{HEAD}{conv}  - poly: {{relu_channels: [1, 1]}}\n"),
+        &["increasing order"],
+    );
+    fails(
+        &format!("{HEAD}{conv}  - poly: {{relu_channels: [0, 1, 2, 3]}}\n"),
+        &["all 4 channels", "write `relu`"],
+    );
+    // A valid one reads back the same.
+    let ok = check(&format!(
+        "{HEAD}{conv}  - poly: {{w2: 0.1, relu_channels: [0, 3]}}\n"
+    ))
+    .unwrap();
+    let again = ModelSpec::from_yaml(&ok.spec().to_yaml(), Path::new("again.yaml")).unwrap();
+    assert_eq!(&again, ok.spec());
+}

@@ -705,6 +705,15 @@ fn run_stage(
             args.push("--resume".into());
         }
         run_step(stage, &args, &partial, step.stdout, exe)?;
+        // What a step printed names the folder it wrote into: name the stage's own.
+        if let Some(name) = step.stdout {
+            let file = partial.join(name);
+            let text = std::fs::read_to_string(&file)
+                .with_context(|| format!("cannot read {}", file.display()))?;
+            let text = text.replace(&s(&partial), &s(&dir));
+            perf_model::io::write_atomic(&file, text.as_bytes())
+                .with_context(|| format!("cannot write {}", file.display()))?;
+        }
     }
     let seconds = started.elapsed().as_secs_f64();
     let stamp = serde_json::to_string_pretty(&Stamp {

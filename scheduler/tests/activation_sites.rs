@@ -137,3 +137,92 @@ fn a_reshare_is_added_only_after_it_has_arrived() {
     }
     assert_eq!(cut_alike, 4, "two polynomials and two Circa ReLUs");
 }
+
+/// A site gated per channel: its ReLU channels become a garbled ReLU and the others a
+/// Beaver polynomial, each over its own channels, side by side (neither waits for the
+/// other); picking and merging the channels is free. Its modelled latency lies between
+/// the all-polynomial and the all-ReLU site's.
+#[test]
+fn a_site_gated_per_channel_splits_into_relu_and_polynomial() {
+    let path = format!("{}/../examples/lenet5.yaml", env!("CARGO_MANIFEST_DIR"));
+    let base = CheckedSpec::load(Path::new(&path)).unwrap().spec().clone();
+    let first = base
+        .layers
+        .iter()
+        .position(|l| l.op == LayerOp::Relu)
+        .unwrap();
+    let with = |op: LayerOp| {
+        let mut spec = base.clone();
+        spec.layers[first].op = op;
+        TwoPcGraph::build(&CheckedSpec::new(spec, Path::new(&path)).unwrap())
+    };
+    let mixed = with(LayerOp::Poly(Poly {
+        w2: Coeffs::Channel(vec![0.1; 6]),
+        relu_channels: vec![1, 4],
+        ..Poly::default()
+    }));
+    let (relu, poly) = (with(LayerOp::Relu), with(LayerOp::Poly(Poly::default())));
+    let per = 28 * 28;
+    let t = mixed.totals();
+    assert_eq!(
+        (t.relu_elements, t.poly_elements),
+        (relu.totals().relu_elements - 4 * per, 4 * per)
+    );
+    // Coefficients count once, on the polynomial's node.
+    assert_eq!(t.params, 62_158 + 3 * 6);
+    let site: Vec<_> = mixed
+        .nodes()
+        .filter(|(_, n)| n.layers == [first])
+        .map(|(i, n)| (i, n.label.clone(), n.op.name(), n.elements))
+        .collect();
+    let names: Vec<(&str, &str, u64)> = site
+        .iter()
+        .map(|(_, l, k, e)| (l.as_str(), *k, *e))
+        .collect();
+    // The merge carries the layer's own name.
+    let name = site[4].1.clone();
+    let label = |s: &str| format!("{name}{s}");
+    let (ri, rr, pi, pp) = (
+        label(".relu.in"),
+        label(".relu"),
+        label(".poly.in"),
+        label(".poly"),
+    );
+    assert_eq!(
+        names,
+        [
+            (ri.as_str(), "select", 2 * per as u64),
+            (rr.as_str(), "gc-relu", 2 * per as u64),
+            (pi.as_str(), "select", 4 * per as u64),
+            (pp.as_str(), "beaver-poly", 4 * per as u64),
+            (name.as_str(), "merge", 6 * per as u64),
+        ]
+    );
+    // The merge reads both parts; each part reads only its selection.
+    assert_eq!(mixed.operands(site[4].0), [site[1].0, site[3].0]);
+    assert_eq!(mixed.operands(site[3].0), [site[2].0]);
+    // Modelled on ZCU102 over LAN: the parts overlap, so the site costs less than both
+    // parts one after the other, and the network sits between the two uniform ones.
+    let d = Device::find("zcu102").unwrap();
+    let lan = NetworkProfile::find("lan").unwrap();
+    let c = AcceleratorConfig::for_device(&d, mixed.fixed_point());
+    let end = |g: &TwoPcGraph| {
+        schedule(g, &c, &d, &lan, ScheduleOptions::default())
+            .unwrap()
+            .makespan
+    };
+    let (m, r, p) = (end(&mixed), end(&relu), end(&poly));
+    assert!(p < m && m < r, "poly {p} < mixed {m} < relu {r}");
+    let s = schedule(&mixed, &c, &d, &lan, ScheduleOptions::default()).unwrap();
+    let span = |n: petgraph::graph::NodeIndex| {
+        let ts = s.tasks.iter().filter(|t| t.node == n.index());
+        let start = ts.clone().map(|t| t.start).min().unwrap();
+        (start, ts.map(|t| t.end).max().unwrap())
+    };
+    let (rs, re) = span(site[1].0);
+    let (ps, pe) = span(site[3].0);
+    assert!(
+        rs < pe && ps < re,
+        "relu {rs}..{re} and poly {ps}..{pe} overlap"
+    );
+}

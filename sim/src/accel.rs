@@ -559,9 +559,12 @@ pub fn compile(
             NodeKind::Relu
             | NodeKind::MaxPool { .. }
             | NodeKind::Poly { .. }
-            | NodeKind::Circa { .. } => {
-                // Not the array's work (the GC engines', the Beaver lanes'): the
-                // server's share of the output as the protocol left it.
+            | NodeKind::Circa { .. }
+            | NodeKind::Gather { .. } => {
+                // Not the array's work (the GC engines', the Beaver lanes', or the
+                // channels of a site gated per channel picked and merged, which no
+                // instruction moves yet): the server's share of the output as the
+                // protocol left it.
                 out_row[i] = act_top;
                 Memories::put(&mut mem.act, act_top, &ring(i, "y")?);
                 act_top += rows;

@@ -62,9 +62,14 @@ fn mlp() -> Network {
     network(&root().join("examples/mlp.yaml"))
 }
 
+/// Two sites gated per channel: on feature maps and on dense features.
+fn mixed() -> Network {
+    network(&root().join("sim/tests/data/mixed.yaml"))
+}
+
 #[test]
 fn private_inference_equals_the_reference_bit_for_bit() {
-    for net in [tiny(), mlp()] {
+    for net in [tiny(), mlp(), mixed()] {
         let w = weights(&net, 11);
         let inputs: Vec<Vec<u64>> = (0..2).map(|k| random_image(&net, 100 + k)).collect();
         let (_, client) = run_local(&net, &w, &inputs, opts(5), TIMEOUT).unwrap();
@@ -80,6 +85,74 @@ fn private_inference_equals_the_reference_bit_for_bit() {
             // The output is not trivial: not all zero, not all equal.
             assert!(inf.output.iter().any(|&v| v != inf.output[0]));
         }
+    }
+}
+
+/// A site gated per channel: its `relu_channels` come out of the garbled ReLU exactly,
+/// the others are the polynomial with those channels' coefficients (to within the
+/// truncations' rounding), in the private run as in the reference.
+#[test]
+fn a_site_gated_per_channel_runs_relu_and_the_polynomial_on_its_channels() {
+    let net = mixed();
+    let r = net.ring;
+    let w = weights(&net, 4);
+    let input = random_image(&net, 9);
+    let (_, client) = run_local(&net, &w, std::slice::from_ref(&input), opts(2), TIMEOUT).unwrap();
+    let inf = &client.inferences[0];
+    let mut split = |site, _: &[u64]| inf.trace[&site].clone();
+    let vals = reference(&net, &w, &input, &mut split);
+    assert_eq!(&inf.output, vals.last().unwrap());
+    // (site, relu channels, coefficients per channel: w2, w1, b)
+    let coeffs =
+        |c: usize| -> [f64; 3] { [[0.1, -0.2, 0.05, 0.3][c], [1.0, 0.9, 1.1, 1.0][c], 0.05] };
+    let sites: [(&str, &[usize], &dyn Fn(usize) -> [f64; 3]); 2] = [
+        ("site1", &[0, 2], &coeffs),
+        ("site2", &[1, 3, 4], &|_| [0.1, 1.0, 0.0]),
+    ];
+    for (label, relu, coef) in sites {
+        let m = net.nodes.iter().position(|n| n.label == label).unwrap();
+        assert!(
+            matches!(net.nodes[m].kind, NodeKind::Gather { .. }),
+            "{label}"
+        );
+        let kinds: Vec<&str> = net
+            .nodes
+            .iter()
+            .filter(|n| n.label.starts_with(&format!("{label}.")))
+            .map(|n| match n.kind {
+                NodeKind::Relu => "relu",
+                NodeKind::Poly { .. } => "poly",
+                NodeKind::Gather { .. } => "select",
+                _ => "other",
+            })
+            .collect();
+        assert_eq!(kinds, ["select", "relu", "select", "poly"], "{label}");
+        // The site's input: the selections' operand.
+        let select = net.nodes[m - 4].operands[0];
+        let (x, y) = (&vals[select], &vals[m]);
+        let per = x.len() / net.nodes[m].channels;
+        let (mut relus, mut polys) = (0, 0);
+        for (i, (&x, &y)) in x.iter().zip(y).enumerate() {
+            let c = i / per;
+            if relu.contains(&c) {
+                assert_eq!(y, if r.non_negative(x) { x } else { 0 }, "{label} [{i}]");
+                relus += 1;
+            } else {
+                let [w2, w1, b] = coef(c);
+                let v = r.decode(x);
+                let want = w2 * v * v + w1 * v + b;
+                assert!(
+                    (r.decode(y) - want).abs() <= 4.0 / 256.0 * (1.0 + v.abs()),
+                    "{label} [{i}]: {} for {want}",
+                    r.decode(y)
+                );
+                polys += 1;
+            }
+        }
+        assert_eq!(
+            (relus, polys),
+            (relu.len() * per, x.len() - relu.len() * per)
+        );
     }
 }
 
@@ -118,7 +191,7 @@ fn each_inference_of_a_session_draws_fresh_masks_and_triples() {
 
 #[test]
 fn measured_traffic_equals_perf_models_prediction_node_by_node() {
-    for net in [tiny(), mlp()] {
+    for net in [tiny(), mlp(), mixed()] {
         let w = weights(&net, 3);
         let (server, client) =
             run_local(&net, &w, &[random_image(&net, 1)], opts(9), TIMEOUT).unwrap();

@@ -338,7 +338,18 @@ pub fn forward_layers(
                 );
                 let sq = truncate(&wrap(&(x * x), l), f, l);
                 let s = wrap(&(sq * w2 + x * w1), l);
-                wrap(&(truncate(&s, f, l) + b), l)
+                let y = wrap(&(truncate(&s, f, l) + b), l);
+                if p.mixed() {
+                    // A site gated per channel: its ReLU channels are exact.
+                    let c = info.in_shapes[0].channels();
+                    let relu: Vec<bool> = (0..c)
+                        .map(|k| p.relu_channels.binary_search(&k).is_ok())
+                        .collect();
+                    let relu = per_channel(&Tensor::from_slice(&relu).to_device(dev), x);
+                    x.clamp_min(0).where_self(&relu, &y)
+                } else {
+                    y
+                }
             }
         };
         outs.push(y);

@@ -83,6 +83,9 @@ pub struct Site {
     pub w1: Tensor,
     /// Constant term.
     pub b: Tensor,
+    /// For a spec's site gated per channel, `[C]`: 1 on the channels that keep ReLU
+    /// when the polynomial is chosen (its `relu_channels`), 0 elsewhere.
+    relu_channels: Option<(Vec<usize>, Tensor)>,
 }
 
 impl Site {
@@ -133,7 +136,13 @@ impl Site {
     fn apply(&self, c: Choice, x: &Tensor, fp: FixedPoint) -> Tensor {
         match c {
             Choice::Relu => x.relu(),
-            Choice::Poly => self.poly(x),
+            Choice::Poly => match &self.relu_channels {
+                Some((_, m)) => {
+                    let m = m.view_as_shape(x);
+                    x.relu() * &m + self.poly(x) * (1.0 - &m)
+                }
+                None => self.poly(x),
+            },
             Choice::Circa(k) => x * circa_positive(x, fp, k).to_kind(x.kind()),
         }
     }
@@ -291,6 +300,10 @@ impl SpecNet {
                     w2: coeffs(&s.w2),
                     w1: coeffs(&s.w1),
                     b: coeffs(&s.b),
+                    relu_channels: s
+                        .relu_channels
+                        .as_ref()
+                        .map_or_else(Vec::new, |(r, _)| r.clone()),
                 }),
                 Choice::Circa(k) => LayerOp::Circa(perf_model::spec::Circa { truncated_bits: k }),
             };
@@ -412,6 +425,13 @@ fn site(
     };
     let (w2, w1, b) = (var("w2", &poly.w2), var("w1", &poly.w1), var("b", &poly.b));
     let elements = info.out_shape.numel() as u64;
+    let relu_channels = poly.mixed().then(|| {
+        let m: Vec<f32> = (0..dims[0])
+            .map(|k| f32::from(u8::from(poly.relu_channels.binary_search(&k).is_ok())))
+            .collect();
+        let m = Tensor::from_slice(&m).to_device(p.device());
+        (poly.relu_channels.clone(), m)
+    });
     match space {
         None => Site {
             layer,
@@ -422,6 +442,7 @@ fn site(
             w2,
             w1,
             b,
+            relu_channels,
         },
         Some(space) => {
             let mut options = vec![Choice::Relu, Choice::Poly];
@@ -450,6 +471,7 @@ fn site(
                 w2,
                 w1,
                 b,
+                relu_channels,
             }
         }
     }

@@ -80,9 +80,24 @@ fn truncation_errors_happen_at_the_documented_rates() {
     assert!(d.iter().all(|e| (0..=1).contains(e)));
 }
 
+/// The ring evaluation follows the float network, with whole-layer sites and with
+/// sites gated per channel (some channels ReLU, the others the polynomial).
 #[test]
 fn ring_network_tracks_the_float_network() {
+    ring_tracks_float(&[], None);
+    ring_tracks_float(&[1, 3], Some(&[0, 2]));
+}
+
+fn ring_tracks_float(conv_relu: &[usize], dense_relu: Option<&[usize]>) {
     tch::manual_seed(9);
+    let dense_site = match dense_relu {
+        None => LayerOp::Relu,
+        Some(r) => LayerOp::Poly(Poly {
+            w2: Coeffs::Layer(0.1),
+            relu_channels: r.to_vec(),
+            ..Poly::default()
+        }),
+    };
     let layers = vec![
         Layer::new(LayerOp::Conv2d(Conv2d {
             out_channels: 4,
@@ -95,6 +110,7 @@ fn ring_network_tracks_the_float_network() {
         Layer::new(LayerOp::BatchNorm(BatchNorm { eps: 1e-5 })),
         Layer::new(LayerOp::Poly(Poly {
             w2: Coeffs::Layer(0.2),
+            relu_channels: conv_relu.to_vec(),
             ..Poly::default()
         })),
         Layer::new(LayerOp::AvgPool(Pool {
@@ -111,7 +127,7 @@ fn ring_network_tracks_the_float_network() {
             bias: true,
         })),
         Layer::new(LayerOp::BatchNorm(BatchNorm { eps: 1e-5 })),
-        Layer::new(LayerOp::Relu),
+        Layer::new(dense_site),
         Layer::new(LayerOp::Dense(Dense {
             out_features: 3,
             bias: true,
@@ -146,6 +162,6 @@ fn ring_network_tracks_the_float_network() {
     let scale = float.abs().max().double_value(&[]);
     assert!(
         err < 1e-2 * scale.max(1.0),
-        "max error {err} on outputs up to {scale}"
+        "max error {err} on outputs up to {scale} (ReLU channels {conv_relu:?}, {dense_relu:?})"
     );
 }

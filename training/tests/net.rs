@@ -89,6 +89,36 @@ fn polynomial_starts_as_identity_and_its_coefficients_learn() {
     assert!(loss(&net).double_value(&[]) < 0.01 * first.double_value(&[]));
 }
 
+/// A site gated per channel: ReLU on its `relu_channels`, the polynomial on the others;
+/// the trained spec keeps the channels.
+#[test]
+fn a_site_gated_per_channel_is_relu_on_its_relu_channels() {
+    let site = Poly {
+        w2: perf_model::spec::Coeffs::Layer(0.5),
+        relu_channels: vec![1, 3],
+        ..Poly::default()
+    };
+    let spec = tiny(vec![Layer::new(LayerOp::Poly(site.clone()))], 5);
+    let vs = nn::VarStore::new(Device::Cpu);
+    let net = training::SpecNet::new(&vs.root(), &spec);
+    let x = Tensor::randn([16, 5], (Kind::Float, Device::Cpu));
+    let y = net.forward_t(&x, false);
+    for c in 0..5 {
+        let (xc, yc) = (x.select(1, c), y.select(1, c));
+        let want = if c == 1 || c == 3 {
+            xc.relu()
+        } else {
+            &xc * &xc * 0.5 + &xc
+        };
+        assert!(yc.allclose(&want, 1e-6, 1e-6, false), "channel {c}");
+    }
+    let trained = net.trained_spec(spec.spec());
+    let LayerOp::Poly(p) = &trained.layers[0].op else {
+        panic!("{:?}", trained.layers[0].op)
+    };
+    assert_eq!(p.relu_channels, [1, 3]);
+}
+
 #[test]
 fn circa_is_relu_away_from_zero_and_faulty_near_it() {
     // k = 12 dropped bits at f = 12: the sign test is blind below |x| = 2^(k-f) = 1.

@@ -345,6 +345,22 @@ impl<'a> Checker<'a> {
                         }
                     }
                 }
+                let r = &p.relu_channels;
+                if let Some(&k) = r.iter().find(|&&k| k >= c) {
+                    return err(format!(
+                        "`relu_channels` names channel {k}, but the input {x} has {c} channels"
+                    ));
+                }
+                if r.windows(2).any(|w| w[0] >= w[1]) {
+                    return err(
+                        "`relu_channels` must be in increasing order, each channel once".into(),
+                    );
+                }
+                if !r.is_empty() && r.len() == c {
+                    return err(format!(
+                        "`relu_channels` names all {c} channels: write `relu` for an all-ReLU site"
+                    ));
+                }
                 let per = if p.per_channel() { c } else { 1 };
                 (x.clone(), 0, 3 * per as u64)
             }

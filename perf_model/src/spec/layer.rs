@@ -238,6 +238,10 @@ impl Coeffs {
 
 /// Polynomial activation `w2 x^2 + w1 x + b`. The default is the identity
 /// (w2 = 0, w1 = 1, b = 0): the straight-through starting point of training.
+///
+/// A site gated per channel lists the channels that keep the garbled-circuit ReLU in
+/// `relu_channels`; the polynomial computes the others (their coefficients are the
+/// per-channel values at those channels).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Poly {
@@ -250,6 +254,10 @@ pub struct Poly {
     /// Constant term.
     #[serde(default = "Poly::zero")]
     pub b: Coeffs,
+    /// Channels computed by the garbled-circuit ReLU instead, in increasing order;
+    /// empty for a site that is all polynomial.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub relu_channels: Vec<usize>,
 }
 
 impl Poly {
@@ -268,6 +276,19 @@ impl Poly {
     pub fn per_channel(&self) -> bool {
         self.coeffs().iter().any(|(_, c)| c.channels().is_some())
     }
+
+    /// Whether some channels keep the garbled-circuit ReLU (a site gated per channel).
+    pub fn mixed(&self) -> bool {
+        !self.relu_channels.is_empty()
+    }
+
+    /// The channels of `channels` the polynomial computes: those not in
+    /// `relu_channels`, in increasing order.
+    pub fn poly_channels(&self, channels: usize) -> Vec<usize> {
+        (0..channels)
+            .filter(|c| self.relu_channels.binary_search(c).is_err())
+            .collect()
+    }
 }
 
 impl Default for Poly {
@@ -276,6 +297,7 @@ impl Default for Poly {
             w2: Poly::zero(),
             w1: Poly::unit(),
             b: Poly::zero(),
+            relu_channels: Vec::new(),
         }
     }
 }

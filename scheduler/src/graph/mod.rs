@@ -53,13 +53,32 @@ pub enum LinearOp {
     },
     /// Reshape to one dimension (free).
     Flatten,
+    /// The listed channels of the operand, in order (free): the part of a site gated
+    /// per channel that one kind of activation computes.
+    Select {
+        /// Channels of the operand, in increasing order.
+        channels: Vec<usize>,
+    },
+    /// A site gated per channel put back together (free): channel `c` comes from the
+    /// first operand (garbled ReLU) where `c` is in `relu_channels`, else from the
+    /// second (the polynomial).
+    Merge {
+        /// The channels the first operand holds, in increasing order.
+        relu_channels: Vec<usize>,
+    },
 }
 
 impl LinearOp {
     /// Whether the operator multiplies by fixed-point constants, so a truncation
     /// must follow.
     pub fn scales(&self) -> bool {
-        !matches!(self, LinearOp::Add { .. } | LinearOp::Flatten)
+        !matches!(
+            self,
+            LinearOp::Add { .. }
+                | LinearOp::Flatten
+                | LinearOp::Select { .. }
+                | LinearOp::Merge { .. }
+        )
     }
 }
 
@@ -111,6 +130,8 @@ impl Operator {
                 LinearOp::AvgPool { .. } => "avgpool",
                 LinearOp::Add { .. } => "add",
                 LinearOp::Flatten => "flatten",
+                LinearOp::Select { .. } => "select",
+                LinearOp::Merge { .. } => "merge",
             },
             Operator::Truncate { .. } => "truncate",
             Operator::GcRelu => "gc-relu",
@@ -172,7 +193,9 @@ impl Node {
                 LinearOp::Add { .. } => Operation::Elementwise {
                     adds: self.elements,
                 },
-                LinearOp::Flatten => Operation::Elementwise { adds: 0 },
+                LinearOp::Flatten | LinearOp::Select { .. } | LinearOp::Merge { .. } => {
+                    Operation::Elementwise { adds: 0 }
+                }
             },
             Operator::Truncate { .. } => Operation::Truncate,
             Operator::GcRelu => Operation::Relu,
@@ -370,6 +393,63 @@ impl<'a> Builder<'a> {
         n
     }
 
+    /// A node of part of layer `layer`'s channels (a site gated per channel): `op` on
+    /// `operand`, with `channels` channels of the layer's output shape.
+    fn part(
+        &mut self,
+        op: Operator,
+        layer: usize,
+        label: String,
+        channels: usize,
+        operand: NodeIndex,
+    ) -> NodeIndex {
+        let mut dims = self.spec.layers()[layer].out_shape.dims().to_vec();
+        dims[0] = channels;
+        let out_shape = Shape(dims);
+        let node = Node {
+            op,
+            layers: vec![layer],
+            label,
+            elements: out_shape.numel() as u64,
+            out_shape,
+            macs: 0,
+            params: 0,
+        };
+        let shape = self.graph[operand].out_shape.clone();
+        let n = self.graph.add_node(node);
+        self.graph.add_edge(operand, n, Edge { shape, operand: 0 });
+        n
+    }
+
+    /// A site gated per channel: the ReLU channels through garbled ReLU and the others
+    /// through the polynomial, side by side, then merged.
+    fn mixed_site(&mut self, layer: usize, p: &perf_model::spec::Poly, x: NodeIndex) -> NodeIndex {
+        let name = self.spec.spec().layer_name(layer);
+        let c = self.spec.layers()[layer].out_shape.channels();
+        let relu = p.relu_channels.clone();
+        let poly = p.poly_channels(c);
+        let (r, q) = (relu.len(), poly.len());
+        let select = |channels| Operator::Linear(LinearOp::Select { channels });
+        let rs = self.part(select(relu.clone()), layer, format!("{name}.relu.in"), r, x);
+        let rn = self.part(Operator::GcRelu, layer, format!("{name}.relu"), r, rs);
+        let ps = self.part(select(poly), layer, format!("{name}.poly.in"), q, x);
+        let per_channel = p.per_channel();
+        let pn = self.part(
+            Operator::BeaverPoly { per_channel },
+            layer,
+            format!("{name}.poly"),
+            q,
+            ps,
+        );
+        self.graph[pn].params = self.spec.layers()[layer].params;
+        let merge = Operator::Linear(LinearOp::Merge {
+            relu_channels: relu,
+        });
+        let n = self.add(merge, layer, &[rn, pn]);
+        self.graph[n].params = 0;
+        n
+    }
+
     fn truncate(&mut self, after: NodeIndex) -> NodeIndex {
         let prev = &self.graph[after];
         let node = Node {
@@ -482,6 +562,7 @@ impl<'a> Builder<'a> {
                     };
                     self.add(op, i, &operands)
                 }
+                LayerOp::Poly(p) if p.mixed() => self.mixed_site(i, p, operands[0]),
                 LayerOp::Poly(p) => {
                     let per_channel = p.per_channel();
                     self.add(Operator::BeaverPoly { per_channel }, i, &operands)

@@ -89,6 +89,13 @@ pub enum NodeKind {
     },
     /// Reshape (nothing to compute).
     Flatten,
+    /// Elements picked from the operands (nothing to compute): output `i` is element
+    /// `from[i].1` of operand `from[i].0`. A site gated per channel selects its ReLU
+    /// and polynomial channels with it and merges them back.
+    Gather {
+        /// `(operand, element)` per output element.
+        from: Vec<(usize, usize)>,
+    },
 }
 
 /// A node: what it computes, its operands (graph node indices), and its size.
@@ -194,6 +201,31 @@ impl Network {
                     NodeKind::Add { second }
                 }
                 Operator::Linear(LinearOp::Flatten) => NodeKind::Flatten,
+                Operator::Linear(LinearOp::Select { channels }) => {
+                    let per = g[ins[0]].out_shape.numel() / in_shape(0)[0].max(1);
+                    NodeKind::Gather {
+                        from: channels
+                            .iter()
+                            .flat_map(|&c| (c * per..(c + 1) * per).map(|e| (0, e)))
+                            .collect(),
+                    }
+                }
+                Operator::Linear(LinearOp::Merge { relu_channels }) => {
+                    let per = node.out_shape.numel() / out[0].max(1);
+                    let (mut relu, mut poly) = (0, 0);
+                    let mut from = Vec::with_capacity(node.out_shape.numel());
+                    for c in 0..out[0] {
+                        let (operand, k) = if relu_channels.binary_search(&c).is_ok() {
+                            relu += 1;
+                            (0, relu - 1)
+                        } else {
+                            poly += 1;
+                            (1, poly - 1)
+                        };
+                        from.extend((k * per..(k + 1) * per).map(|e| (operand, e)));
+                    }
+                    NodeKind::Gather { from }
+                }
                 Operator::Truncate { .. } => NodeKind::Truncate,
                 Operator::GcRelu => NodeKind::Relu,
                 Operator::CircaRelu { truncated_bits } => NodeKind::Circa { k: *truncated_bits },
@@ -201,9 +233,19 @@ impl Network {
                     let Some(LayerOp::Poly(p)) = op else {
                         unreachable!("a Beaver polynomial node computes a poly layer")
                     };
-                    let ch = node.out_shape.channels();
+                    // A site gated per channel computes the polynomial on its
+                    // polynomial channels only.
+                    let layer_channels = layer.map_or(1, |i| spec.layers()[i].out_shape.channels());
+                    let channels = if p.mixed() {
+                        p.poly_channels(layer_channels)
+                    } else {
+                        (0..node.out_shape.channels()).collect()
+                    };
                     let enc = |c: &perf_model::spec::Coeffs| {
-                        (0..ch).map(|k| ring.encode(c.at(k))).collect::<Vec<u64>>()
+                        channels
+                            .iter()
+                            .map(|&k| ring.encode(c.at(k)))
+                            .collect::<Vec<u64>>()
                     };
                     NodeKind::Poly {
                         w2: enc(&p.w2),
@@ -302,6 +344,7 @@ impl Network {
         let r = self.ring;
         match &self.nodes[node].kind {
             NodeKind::Flatten => Some(inputs[0].to_vec()),
+            NodeKind::Gather { from } => Some(from.iter().map(|&(o, e)| inputs[o][e]).collect()),
             NodeKind::Add { second } => Some(
                 inputs[0]
                     .iter()
@@ -657,7 +700,10 @@ pub fn reference(
                         .unwrap_or(0)
                 })
                 .collect(),
-            NodeKind::Add { .. } | NodeKind::Flatten | NodeKind::AvgPool { .. } => {
+            NodeKind::Add { .. }
+            | NodeKind::Flatten
+            | NodeKind::Gather { .. }
+            | NodeKind::AvgPool { .. } => {
                 let ins: Vec<&[u64]> = node.operands.iter().map(|&o| &vals[o][..]).collect();
                 net.local(i, &ins).unwrap_or_default()
             }

@@ -279,7 +279,10 @@ fn server_offline(
             NodeKind::Truncate => input
                 .map(|x| x.map(|v| v.iter().map(|&x| r.trunc_client(x)).collect()))
                 .unwrap_or_default(),
-            NodeKind::Flatten | NodeKind::Add { .. } | NodeKind::AvgPool { .. } => {
+            NodeKind::Flatten
+            | NodeKind::Gather { .. }
+            | NodeKind::Add { .. }
+            | NodeKind::AvgPool { .. } => {
                 let parts: Vec<&Sealed> = node.operands.iter().map(|&o| &sealed[o]).collect();
                 Sealed::combine(&parts, |v| net.local(i, v).unwrap_or_default())
             }
@@ -392,7 +395,10 @@ fn server_online(
                     .map(|(k, &v)| r.add(r.trunc_server(v), weights.bias(net, src, k)))
                     .collect()
             }
-            NodeKind::Flatten | NodeKind::Add { .. } | NodeKind::AvgPool { .. } => {
+            NodeKind::Flatten
+            | NodeKind::Gather { .. }
+            | NodeKind::Add { .. }
+            | NodeKind::AvgPool { .. } => {
                 let ins: Vec<&[u64]> = node.operands.iter().map(|&o| &vals[o][..]).collect();
                 net.local(i, &ins).unwrap_or_default()
             }
@@ -659,7 +665,10 @@ fn client_offline(
                 }
                 x.iter().map(|&v| r.trunc_client(v)).collect()
             }
-            NodeKind::Flatten | NodeKind::Add { .. } | NodeKind::AvgPool { .. } => {
+            NodeKind::Flatten
+            | NodeKind::Gather { .. }
+            | NodeKind::Add { .. }
+            | NodeKind::AvgPool { .. } => {
                 let ins: Vec<&[u64]> = node.operands.iter().map(|&o| &shares[o][..]).collect();
                 net.local(i, &ins).unwrap_or_default()
             }
