@@ -59,6 +59,10 @@ pub struct TrainArgs {
     /// Offer Circa ReLU with K truncated bits at every site.
     #[arg(long, value_name = "K")]
     pub circa: Option<u32>,
+    /// Gates of the searching methods: one per site, or one per channel (ReLU or
+    /// the polynomial channel by channel).
+    #[arg(long, default_value = "site", value_parser = ["site", "channel"])]
+    pub gates: String,
     /// Polynomial start: identity (straight-through), calibration or batchnorm
     /// (least-squares fits of ReLU).
     #[arg(long, default_value = "identity")]
@@ -203,6 +207,7 @@ pub fn train(a: &TrainArgs) -> Result<()> {
         lr: a.lr,
         gate_lr: a.gate_lr,
         circa_k: a.circa,
+        per_channel_gates: a.gates == "channel",
         init,
         distill: a.distill.as_ref().map(|t| Distill {
             teacher: t.clone(),

@@ -7,7 +7,7 @@
 //! `sum over sites of gate . cost`, differentiable through the gates' straight-through
 //! estimator. [`Objective::ReluCount`] counts ReLUs instead (the AutoReP baseline).
 
-use crate::net::{Choice, SpecNet};
+use crate::net::{Choice, SitePlan, SpecNet};
 use crate::TrainError;
 use perf_model::{CheckedSpec, CostModel, ModelSpec};
 use scheduler::TwoPcGraph;
@@ -28,6 +28,8 @@ pub struct LatencyModel {
     /// Per site (in layer order), the cost of each option of the site, in the
     /// objective's unit.
     costs: Vec<Vec<(Choice, f64)>>,
+    /// Per site, its channels.
+    channels: Vec<usize>,
     objective: Objective,
 }
 
@@ -66,7 +68,12 @@ impl LatencyModel {
                     .collect()
             })
             .collect();
-        LatencyModel { costs, objective }
+        let channels = net.sites().iter().map(|s| s.channels).collect();
+        LatencyModel {
+            costs,
+            channels,
+            objective,
+        }
     }
 
     /// The objective.
@@ -82,13 +89,33 @@ impl LatencyModel {
             .map_or(0.0, |(_, v)| *v)
     }
 
-    /// The differentiable sum over sites of gates times costs.
+    /// Cost of plan `p` at site `i`: a site gated per channel costs its channels'
+    /// shares of the ReLU's and the polynomial's costs.
+    pub fn plan_cost(&self, i: usize, p: &SitePlan) -> f64 {
+        let c = self.channels[i].max(1);
+        let relu = p.relu_channels.len().min(c) as f64 / c as f64;
+        match p.choice {
+            Choice::Poly if relu > 0.0 => {
+                relu * self.site_cost(i, Choice::Relu)
+                    + (1.0 - relu) * self.site_cost(i, Choice::Poly)
+            }
+            choice => self.site_cost(i, choice),
+        }
+    }
+
+    /// The differentiable sum over sites of gates times costs (a site's gates per
+    /// channel averaged over its channels).
     pub fn term(&self, net: &SpecNet) -> Tensor {
         let mut total: Option<Tensor> = None;
         for (s, costs) in net.sites().iter().zip(&self.costs) {
             let v: Vec<f32> = costs.iter().map(|(_, c)| *c as f32).collect();
             let c = Tensor::from_slice(&v).to_device(s.w1.device());
-            let t = (s.gates() * c).sum(Kind::Float);
+            let g = s.gates();
+            let g = match g.dim() {
+                2 => g.mean_dim(0, false, Kind::Float),
+                _ => g,
+            };
+            let t = (g * c).sum(Kind::Float);
             total = Some(match total {
                 Some(a) => a + t,
                 None => t,
@@ -98,10 +125,10 @@ impl LatencyModel {
     }
 
     /// The sites' cost for a plan, in the objective's unit.
-    pub fn sites_cost(&self, plan: &[Choice]) -> f64 {
+    pub fn sites_cost(&self, plan: &[SitePlan]) -> f64 {
         plan.iter()
             .enumerate()
-            .map(|(i, &c)| self.site_cost(i, c))
+            .map(|(i, p)| self.plan_cost(i, p))
             .sum()
     }
 }

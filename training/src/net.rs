@@ -46,6 +46,72 @@ impl Choice {
     }
 }
 
+/// What a site computes: one choice for all its channels, or, with
+/// [`Choice::Poly`], the garbled ReLU on `relu_channels` and the polynomial on the
+/// others (a site gated per channel).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SitePlan {
+    /// The site's choice (the polynomial's, for a site gated per channel).
+    pub choice: Choice,
+    /// Channels that keep the garbled ReLU, in increasing order (only with `Poly`).
+    pub relu_channels: Vec<usize>,
+}
+
+impl From<Choice> for SitePlan {
+    fn from(choice: Choice) -> Self {
+        SitePlan {
+            choice,
+            relu_channels: Vec::new(),
+        }
+    }
+}
+
+impl SitePlan {
+    /// `relu`, `poly`, `circa8`, or `poly/relu=1,3` for a site gated per channel.
+    pub fn name(&self) -> String {
+        let base = match self.choice {
+            Choice::Circa(k) => format!("circa{k}"),
+            c => c.name().to_string(),
+        };
+        if self.relu_channels.is_empty() {
+            return base;
+        }
+        let list: Vec<String> = self.relu_channels.iter().map(|c| c.to_string()).collect();
+        format!("{base}/relu={}", list.join(","))
+    }
+
+    /// The plan [`SitePlan::name`] wrote.
+    pub fn parse(s: &str) -> Option<SitePlan> {
+        let (base, relu) = match s.split_once("/relu=") {
+            Some((b, list)) => (
+                b,
+                list.split(',')
+                    .map(|c| c.parse().ok())
+                    .collect::<Option<Vec<usize>>>()?,
+            ),
+            None => (s, Vec::new()),
+        };
+        let choice = match base {
+            "relu" => Choice::Relu,
+            "poly" => Choice::Poly,
+            _ => Choice::Circa(base.strip_prefix("circa")?.parse().ok()?),
+        };
+        (relu.is_empty() || choice == Choice::Poly).then_some(SitePlan {
+            choice,
+            relu_channels: relu,
+        })
+    }
+
+    /// The elements of a site of `elements` in `channels` channels that go through a
+    /// garbled circuit (ReLU or Circa).
+    pub fn relu_elements(&self, elements: u64, channels: usize) -> u64 {
+        match self.choice {
+            Choice::Poly => elements / channels.max(1) as u64 * self.relu_channels.len() as u64,
+            _ => elements,
+        }
+    }
+}
+
 /// How a network is searched: which choices each activation site has.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SearchSpace {
@@ -53,6 +119,8 @@ pub struct SearchSpace {
     pub circa_k: Option<u32>,
     /// The logit the spec's own choice starts with (the others start at 0).
     pub init_logit: f64,
+    /// One gate per channel (ReLU or polynomial) instead of one per site.
+    pub per_channel: bool,
 }
 
 impl Default for SearchSpace {
@@ -60,6 +128,7 @@ impl Default for SearchSpace {
         SearchSpace {
             circa_k: None,
             init_logit: 1.0,
+            per_channel: false,
         }
     }
 }
@@ -71,9 +140,12 @@ pub struct Site {
     pub layer: usize,
     /// Elements per example (the size of the site's tensor).
     pub elements: u64,
+    /// Channels of the site's tensor.
+    pub channels: usize,
     /// The choices, in the order of the gate's logits.
     pub options: Vec<Choice>,
-    /// The gate's logits `[K]` while the choice is searched.
+    /// The gate's logits while the choice is searched: `[K]`, or `[C, K]` with a gate
+    /// per channel.
     logits: Option<Tensor>,
     /// The choice in force once fixed (an index into `options`).
     fixed: Option<usize>,
@@ -89,15 +161,17 @@ pub struct Site {
 }
 
 impl Site {
-    /// The gate `[K]`: one-hot on the chosen option in the forward pass, with the
-    /// softmax's gradient (straight-through estimator) while searching.
+    /// The gate `[K]` (or `[C, K]`, a gate per channel): one-hot on the chosen option
+    /// in the forward pass, with the softmax's gradient (straight-through estimator)
+    /// while searching.
     pub fn gates(&self) -> Tensor {
         let k = self.options.len() as i64;
         let dev = self.w1.device();
         match (&self.logits, self.fixed) {
             (Some(logits), None) => {
-                let soft = logits.softmax(0, Kind::Float);
-                let hard = logits.argmax(0, false).one_hot(k).to_kind(Kind::Float);
+                let last = logits.dim() as i64 - 1;
+                let soft = logits.softmax(last, Kind::Float);
+                let hard = logits.argmax(last, false).one_hot(k).to_kind(Kind::Float);
                 hard + &soft - soft.detach()
             }
             (_, fixed) => Tensor::from_slice(&[fixed.unwrap_or(0) as i64])
@@ -108,14 +182,53 @@ impl Site {
         }
     }
 
-    /// The option the gate picks now.
-    pub fn choice(&self) -> Choice {
-        let i = match (&self.logits, self.fixed) {
-            (_, Some(i)) => i,
-            (Some(l), None) => l.argmax(0, false).int64_value(&[]) as usize,
-            (None, None) => 0,
+    /// Whether the site has a gate per channel.
+    pub fn per_channel(&self) -> bool {
+        self.logits.as_ref().is_some_and(|l| l.dim() == 2)
+    }
+
+    /// What the site computes now: the fixed plan, or the gates' picks.
+    pub fn plan(&self) -> SitePlan {
+        let own_relu = || {
+            self.relu_channels
+                .as_ref()
+                .map_or_else(Vec::new, |(r, _)| r.clone())
         };
-        self.options[i]
+        let with_relu = |choice: Choice| SitePlan {
+            choice,
+            relu_channels: if choice == Choice::Poly {
+                own_relu()
+            } else {
+                Vec::new()
+            },
+        };
+        match (&self.logits, self.fixed) {
+            (_, Some(i)) => with_relu(self.options[i]),
+            (Some(l), None) if l.dim() == 2 => {
+                let picks = Vec::<i64>::try_from(l.argmax(1, false).to_device(tch::Device::Cpu))
+                    .unwrap_or_default();
+                let relu: Vec<usize> = (0..picks.len())
+                    .filter(|&c| self.options[picks[c] as usize] == Choice::Relu)
+                    .collect();
+                if relu.len() == picks.len() {
+                    SitePlan::from(Choice::Relu)
+                } else {
+                    SitePlan {
+                        choice: Choice::Poly,
+                        relu_channels: relu,
+                    }
+                }
+            }
+            (Some(l), None) => {
+                with_relu(self.options[l.argmax(0, false).int64_value(&[]) as usize])
+            }
+            (None, None) => with_relu(self.options[0]),
+        }
+    }
+
+    /// The site's choice now (the polynomial's for a site gated per channel).
+    pub fn choice(&self) -> Choice {
+        self.plan().choice
     }
 
     /// Whether the gate is still searched.
@@ -123,10 +236,14 @@ impl Site {
         self.fixed.is_none() && self.logits.is_some()
     }
 
-    /// Fixes the choice (to `c` when given, else the gate's current pick).
-    pub fn fix(&mut self, c: Option<Choice>) {
-        let c = c.unwrap_or_else(|| self.choice());
-        self.fixed = self.options.iter().position(|&o| o == c).or(Some(0));
+    /// Fixes the plan (to `p` when given, else the gates' current picks).
+    pub fn fix(&mut self, p: Option<SitePlan>) {
+        let p = p.unwrap_or_else(|| self.plan());
+        self.fixed = self.options.iter().position(|&o| o == p.choice).or(Some(0));
+        self.relu_channels = (p.choice == Choice::Poly && !p.relu_channels.is_empty()).then(|| {
+            let mask = relu_mask(&p.relu_channels, self.channels).to_device(self.w1.device());
+            (p.relu_channels, mask)
+        });
     }
 
     fn poly(&self, x: &Tensor) -> Tensor {
@@ -155,7 +272,13 @@ impl Site {
         self.options
             .iter()
             .enumerate()
-            .map(|(i, &c)| self.apply(c, x, fp) * g.get(i as i64))
+            .map(|(i, &c)| {
+                let gate = match g.dim() {
+                    2 => g.select(1, i as i64).view_as_shape(x),
+                    _ => g.get(i as i64),
+                };
+                self.apply(c, x, fp) * gate
+            })
             .reduce(|a, b| a + b)
             .unwrap_or_else(|| x.shallow_clone())
     }
@@ -271,10 +394,15 @@ impl SpecNet {
         self.sites.iter().map(Site::choice).collect()
     }
 
-    /// Fixes every site's choice (to `plan` when given, else the gates' picks).
-    pub fn fix_choices(&mut self, plan: Option<&[Choice]>) {
+    /// What every site computes now.
+    pub fn plans(&self) -> Vec<SitePlan> {
+        self.sites.iter().map(Site::plan).collect()
+    }
+
+    /// Fixes every site's plan (to `plan` when given, else the gates' picks).
+    pub fn fix_plans(&mut self, plan: Option<&[SitePlan]>) {
         for (i, s) in self.sites.iter_mut().enumerate() {
-            s.fix(plan.map(|p| p[i]));
+            s.fix(plan.map(|p| p[i].clone()));
         }
     }
 
@@ -294,16 +422,14 @@ impl SpecNet {
                     Coeffs::Channel(v)
                 }
             };
-            out.layers[s.layer].op = match s.choice() {
+            let plan = s.plan();
+            out.layers[s.layer].op = match plan.choice {
                 Choice::Relu => LayerOp::Relu,
                 Choice::Poly => LayerOp::Poly(Poly {
                     w2: coeffs(&s.w2),
                     w1: coeffs(&s.w1),
                     b: coeffs(&s.b),
-                    relu_channels: s
-                        .relu_channels
-                        .as_ref()
-                        .map_or_else(Vec::new, |(r, _)| r.clone()),
+                    relu_channels: plan.relu_channels,
                 }),
                 Choice::Circa(k) => LayerOp::Circa(perf_model::spec::Circa { truncated_bits: k }),
             };
@@ -425,17 +551,18 @@ fn site(
     };
     let (w2, w1, b) = (var("w2", &poly.w2), var("w1", &poly.w1), var("b", &poly.b));
     let elements = info.out_shape.numel() as u64;
-    let relu_channels = poly.mixed().then(|| {
-        let m: Vec<f32> = (0..dims[0])
-            .map(|k| f32::from(u8::from(poly.relu_channels.binary_search(&k).is_ok())))
-            .collect();
-        let m = Tensor::from_slice(&m).to_device(p.device());
+    let per_channel = space.is_some_and(|s| s.per_channel);
+    // A gate per channel decides the channels itself; otherwise the spec's ReLU
+    // channels stay with its polynomial.
+    let relu_channels = (poly.mixed() && !per_channel).then(|| {
+        let m = relu_mask(&poly.relu_channels, dims[0]).to_device(p.device());
         (poly.relu_channels.clone(), m)
     });
     match space {
         None => Site {
             layer,
             elements,
+            channels: dims[0],
             options: vec![own],
             logits: None,
             fixed: Some(0),
@@ -447,24 +574,42 @@ fn site(
         Some(space) => {
             let mut options = vec![Choice::Relu, Choice::Poly];
             match (own, space.circa_k) {
+                _ if per_channel => {}
                 (Choice::Circa(k), _) | (_, Some(k)) => options.push(Choice::Circa(k)),
                 _ => {}
             }
-            let init: Vec<f32> = options
-                .iter()
-                .map(|&o| {
-                    if o == own {
-                        space.init_logit as f32
-                    } else {
-                        0.0
-                    }
+            // Each gate starts on the spec's choice for its channel (a Circa site's
+            // channels, with a gate per channel, on ReLU).
+            let gates = if per_channel { dims[0] } else { 1 };
+            let own_at = |c: usize| match own {
+                Choice::Poly if poly.relu_channels.binary_search(&c).is_ok() => Choice::Relu,
+                Choice::Circa(_) if per_channel => Choice::Relu,
+                o => o,
+            };
+            let init: Vec<f32> = (0..gates)
+                .flat_map(|c| {
+                    let own_c = own_at(c);
+                    options.iter().map(move |&o| {
+                        if o == own_c {
+                            space.init_logit as f32
+                        } else {
+                            0.0
+                        }
+                    })
                 })
                 .collect();
-            let mut logits = p.var("logits", &[options.len() as i64], nn::Init::Const(0.0));
-            tch::no_grad(|| logits.copy_(&Tensor::from_slice(&init)));
+            let k = options.len() as i64;
+            let shape: Vec<i64> = if per_channel {
+                vec![gates as i64, k]
+            } else {
+                vec![k]
+            };
+            let mut logits = p.var("logits", &shape, nn::Init::Const(0.0));
+            tch::no_grad(|| logits.copy_(&Tensor::from_slice(&init).view(&shape[..])));
             Site {
                 layer,
                 elements,
+                channels: dims[0],
                 options,
                 logits: Some(logits),
                 fixed: None,
@@ -494,6 +639,14 @@ impl BroadcastLike for Tensor {
         shape[1] = self.numel() as i64;
         self.view(&shape[..])
     }
+}
+
+/// `[C]`: 1.0 on the channels in `relu` (increasing), 0.0 elsewhere.
+fn relu_mask(relu: &[usize], channels: usize) -> Tensor {
+    let m: Vec<f32> = (0..channels)
+        .map(|k| f32::from(u8::from(relu.binary_search(&k).is_ok())))
+        .collect();
+    Tensor::from_slice(&m)
 }
 
 /// Brings the shortcut `y` to `x`'s shape: subsample and zero-pad channels.

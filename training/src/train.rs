@@ -24,7 +24,7 @@ use crate::adam::Adam;
 use crate::data::{augment, Dataset, Normalization, Split};
 use crate::fixed;
 use crate::latency::{network_ms, LatencyModel, Objective};
-use crate::net::{Choice, SearchSpace, SpecNet};
+use crate::net::{Choice, SearchSpace, SitePlan, SpecNet};
 use crate::plot;
 use crate::TrainError;
 use indicatif::{ProgressBar, ProgressStyle};
@@ -125,6 +125,10 @@ pub struct TrainConfig {
     pub weight_decay: f64,
     /// Offer Circa ReLU with this many truncated bits.
     pub circa_k: Option<u32>,
+    /// A gate per channel (ReLU or polynomial) instead of one per site, for the
+    /// methods that search; the fixed baselines have no gates.
+    #[serde(default)]
+    pub per_channel_gates: bool,
     /// How polynomial coefficients start.
     pub init: PolyInit,
     /// Distillation from a ReLU teacher.
@@ -150,6 +154,7 @@ impl Default for TrainConfig {
             gate_lr: 0.05,
             weight_decay: 5e-4,
             circa_k: None,
+            per_channel_gates: false,
             init: PolyInit::Identity,
             distill: None,
             seed: 1,
@@ -188,6 +193,13 @@ impl TrainConfig {
             if !(b.is_finite() && b > 0.0) {
                 return Err(TrainError::config("budget", format!("{b} is not positive")));
             }
+        }
+        if self.per_channel_gates && self.circa_k.is_some() {
+            return Err(TrainError::config(
+                "gates",
+                "a gate per channel chooses between ReLU and the polynomial; Circa is offered \
+                 per site only (drop --circa or use --gates site)",
+            ));
         }
         Ok(())
     }
@@ -281,19 +293,8 @@ struct CheckpointState {
     history: Vec<EpochLog>,
 }
 
-fn choice_name(c: Choice) -> String {
-    match c {
-        Choice::Circa(k) => format!("circa{k}"),
-        c => c.name().to_string(),
-    }
-}
-
-fn parse_choice(s: &str) -> Option<Choice> {
-    match s {
-        "relu" => Some(Choice::Relu),
-        "poly" => Some(Choice::Poly),
-        _ => s.strip_prefix("circa")?.parse().ok().map(Choice::Circa),
-    }
+fn plan_names(net: &SpecNet) -> Vec<String> {
+    net.plans().iter().map(SitePlan::name).collect()
 }
 
 /// The site of every activation layer with its ReLU count per example.
@@ -456,6 +457,7 @@ impl<'a> Run<'a> {
                 job.spec,
                 &SearchSpace {
                     circa_k: cfg.circa_k,
+                    per_channel: cfg.per_channel_gates,
                     ..Default::default()
                 },
             ),
@@ -479,7 +481,7 @@ impl<'a> Run<'a> {
         let other_ms = match objective {
             Objective::Latency => {
                 network_ms(&job.cost, &net.trained_spec(job.spec.spec()))?
-                    - model.sites_cost(&net.choices())
+                    - model.sites_cost(&net.plans())
             }
             // Only the latency budget reads it.
             Objective::ReluCount => 0.0,
@@ -577,26 +579,27 @@ impl<'a> Run<'a> {
 
     /// Fixes the gates' picks, then enforces the budget.
     fn fix_gates(&mut self) -> Result<(), TrainError> {
-        self.net.fix_choices(None);
+        self.net.fix_plans(None);
         let Some(budget) = self.job.config.budget else {
             return Ok(());
         };
-        let mut plan = self.net.choices();
-        let cost = |p: &[Choice]| match self.model.objective() {
+        let mut plan = self.net.plans();
+        let all_poly = SitePlan::from(Choice::Poly);
+        let cost = |p: &[SitePlan]| match self.model.objective() {
             Objective::Latency => self.other_ms + self.model.sites_cost(p),
             Objective::ReluCount => self.model.sites_cost(p),
         };
         while cost(&plan) > budget {
             let best = (0..plan.len())
-                .filter(|&i| plan[i] != Choice::Poly)
+                .filter(|&i| plan[i] != all_poly)
                 .max_by(|&a, &b| {
                     let save = |i: usize| {
-                        self.model.site_cost(i, plan[i]) - self.model.site_cost(i, Choice::Poly)
+                        self.model.plan_cost(i, &plan[i]) - self.model.site_cost(i, Choice::Poly)
                     };
                     save(a).total_cmp(&save(b))
                 });
             match best {
-                Some(i) => plan[i] = Choice::Poly,
+                Some(i) => plan[i] = all_poly.clone(),
                 None => {
                     return Err(TrainError::config(
                         "budget",
@@ -608,7 +611,7 @@ impl<'a> Run<'a> {
                 }
             }
         }
-        self.net.fix_choices(Some(&plan));
+        self.net.fix_plans(Some(&plan));
         Ok(())
     }
 
@@ -718,7 +721,7 @@ impl<'a> Run<'a> {
             train_accuracy,
             test_accuracy,
             latency_ms,
-            choices: self.net.choices().into_iter().map(choice_name).collect(),
+            choices: plan_names(&self.net),
             seconds,
         };
         if self.job.progress {
@@ -787,8 +790,8 @@ impl<'a> Run<'a> {
         let tensors = format!("state-{epochs_done}.safetensors");
         let path = dir.join(&tensors);
         write_safetensors_atomic(&named, &path)?;
-        let fixed = (!self.net.sites().iter().any(|s| s.searching()))
-            .then(|| self.net.choices().into_iter().map(choice_name).collect());
+        let fixed =
+            (!self.net.sites().iter().any(|s| s.searching())).then(|| plan_names(&self.net));
         let state = CheckpointState {
             fingerprint: self.fingerprint(),
             epochs_done,
@@ -851,7 +854,7 @@ impl<'a> Run<'a> {
             Ok(())
         })?;
         if let Some(fixed) = &state.fixed {
-            let plan: Option<Vec<Choice>> = fixed.iter().map(|c| parse_choice(c)).collect();
+            let plan: Option<Vec<SitePlan>> = fixed.iter().map(|c| SitePlan::parse(c)).collect();
             let plan = plan.ok_or_else(|| TrainError::file(&state_path, "unknown choice"))?;
             if plan.len() != self.net.sites().len() {
                 return Err(TrainError::file(
@@ -859,7 +862,7 @@ impl<'a> Run<'a> {
                     "choices for another number of sites",
                 ));
             }
-            self.net.fix_choices(Some(&plan));
+            self.net.fix_plans(Some(&plan));
         }
         Ok(Some(state))
     }
@@ -903,8 +906,7 @@ impl<'a> Run<'a> {
             .net
             .sites()
             .iter()
-            .filter(|s| s.choice() != Choice::Poly)
-            .map(|s| s.elements)
+            .map(|s| s.plan().relu_elements(s.elements, s.channels))
             .sum();
         let report = TrainReport {
             network: name,
@@ -920,7 +922,7 @@ impl<'a> Run<'a> {
             test_examples: self.test.len(),
             latency_ms,
             relus,
-            choices: self.net.choices().into_iter().map(choice_name).collect(),
+            choices: plan_names(&self.net),
             spec: spec_path,
             weights: weights_path,
             history,

@@ -81,6 +81,7 @@ fn gates_and_coefficients_receive_gradients() {
     let space = SearchSpace {
         circa_k: Some(8),
         init_logit: -1.0,
+        ..SearchSpace::default()
     };
     let net = SpecNet::search(&vs.root(), &spec, &space);
     assert!(net.choices().iter().all(|&c| c == Choice::Poly));
@@ -100,6 +101,112 @@ fn gates_and_coefficients_receive_gradients() {
             );
         }
     }
+}
+
+/// Gates per channel: every channel's gate gets a gradient from the loss and the
+/// latency term; fixed, the picks become the trained spec's `relu_channels`, which the
+/// 2PC graph runs as that many channels of garbled ReLU, and the plan's modelled cost
+/// lies between the all-ReLU and the all-polynomial site's.
+#[test]
+fn gates_per_channel_receive_gradients_and_fix_into_relu_channels() {
+    let _turn = turn();
+    let spec = example("lenet5");
+    let vs = nn::VarStore::new(tch::Device::Cpu);
+    let space = SearchSpace {
+        per_channel: true,
+        ..SearchSpace::default()
+    };
+    let mut net = SpecNet::search(&vs.root(), &spec, &space);
+    assert!(net.sites().iter().all(|s| s.per_channel()));
+    let model = LatencyModel::new(&net, &cost(&spec), Objective::Latency);
+    let x = Tensor::randn([16, 1, 28, 28], (Kind::Float, tch::Device::Cpu));
+    let y = Tensor::randint(10, [16], (Kind::Int64, tch::Device::Cpu));
+    let loss = net.forward_t(&x, true).cross_entropy_for_logits(&y) + model.term(&net) * 0.01;
+    loss.backward();
+    let mut gated = 0;
+    for (name, v) in vs.variables() {
+        if name.ends_with(".logits") {
+            let site = net
+                .sites()
+                .iter()
+                .find(|s| name.starts_with(&format!("{}.", spec.spec().layer_name(s.layer))))
+                .unwrap();
+            assert_eq!(v.size(), [site.channels as i64, 2], "{name}");
+            let g: Vec<f64> = Vec::try_from(
+                v.grad()
+                    .abs()
+                    .sum_dim_intlist(1, false, Kind::Double)
+                    .flatten(0, -1),
+            )
+            .unwrap();
+            assert!(g.iter().all(|&a| a > 0.0), "{name}: {g:?}");
+            gated += 1;
+        }
+    }
+    assert_eq!(gated, net.sites().len());
+    // The first site (6 channels): channels 1 and 4 on ReLU, the others polynomial.
+    let first = &net.sites()[0];
+    let name = format!("{}.logits", spec.spec().layer_name(first.layer));
+    let (layer, channels, elements) = (first.layer, first.channels, first.elements);
+    tch::no_grad(|| {
+        let mut l = vs.variables()[&name].shallow_clone();
+        let picks: Vec<f32> = (0..channels)
+            .flat_map(|c| {
+                if c == 1 || c == 4 {
+                    [1.0, 0.0]
+                } else {
+                    [0.0, 1.0]
+                }
+            })
+            .collect();
+        l.copy_(&Tensor::from_slice(&picks).view([channels as i64, 2]));
+    });
+    net.fix_plans(None);
+    let plan = net.plans()[0].clone();
+    assert_eq!(
+        (plan.choice, plan.name()),
+        (Choice::Poly, "poly/relu=1,4".into())
+    );
+    assert_eq!(
+        training::net::SitePlan::parse(&plan.name()),
+        Some(plan.clone())
+    );
+    assert_eq!(plan.relu_elements(elements, channels), elements / 6 * 2);
+    let (relu, poly) = (
+        model.site_cost(0, Choice::Relu),
+        model.site_cost(0, Choice::Poly),
+    );
+    let mixed = model.plan_cost(0, &plan);
+    assert!(poly < mixed && mixed < relu, "{poly} < {mixed} < {relu}");
+    let trained = net.trained_spec(spec.spec());
+    let perf_model::LayerOp::Poly(p) = &trained.layers[layer].op else {
+        panic!("{:?}", trained.layers[layer].op)
+    };
+    assert_eq!(p.relu_channels, [1, 4]);
+    let checked = CheckedSpec::new(trained, Path::new("t.yaml")).unwrap();
+    let g = scheduler::TwoPcGraph::build(&checked);
+    let relu_in_site: u64 = g
+        .nodes()
+        .filter(|(_, n)| n.layers == [layer] && n.op == scheduler::Operator::GcRelu)
+        .map(|(_, n)| n.elements)
+        .sum();
+    assert_eq!(relu_in_site, elements / 6 * 2);
+}
+
+#[test]
+fn per_channel_gates_refuse_circa() {
+    let _turn = turn();
+    let spec = example("mlp");
+    let ds = data();
+    let cfg = TrainConfig {
+        per_channel_gates: true,
+        circa_k: Some(8),
+        ..small(Method::HardwareAware)
+    };
+    let e = run(&job(&spec, &ds, cfg, &out("pc-circa")))
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("gates") && e.contains("Circa"), "{e}");
 }
 
 #[test]
