@@ -118,6 +118,11 @@ fn bad_inputs_get_clear_errors() {
             vec![&mlp, "--method", "autorep", "--budget-ms", "3"],
             vec!["--relu-budget"],
         ),
+        (
+            vec![&mlp, "--gates", "channel", "--circa", "8"],
+            vec!["gates", "Circa is offered per site only"],
+        ),
+        (vec![&mlp, "--gates", "pixel"], vec!["--gates", "pixel"]),
     ];
     for (extra, expect) in cases {
         let o = polympc(&train_args(out, &extra));

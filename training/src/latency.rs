@@ -30,12 +30,33 @@ pub struct LatencyModel {
     costs: Vec<Vec<(Choice, f64)>>,
     /// Per site, its channels.
     channels: Vec<usize>,
+    /// Per site, ReLU's and the polynomial's cost as `(fixed, per channel)`: a part
+    /// of a site gated per channel pays the fixed part (its rounds) once, whatever
+    /// its channels.
+    affine: Vec<[(f64, f64); 2]>,
     objective: Objective,
 }
 
 impl LatencyModel {
     /// The costs of every site of `net` under `model`.
     pub fn new(net: &SpecNet, model: &CostModel, objective: Objective) -> Self {
+        let affine = net
+            .sites()
+            .iter()
+            .map(|s| {
+                let per = s.elements as f64 / s.channels.max(1) as f64;
+                match objective {
+                    Objective::Latency => {
+                        let c = model.activation_site(s.elements, None);
+                        let part = |x: &perf_model::estimate::SiteCost| {
+                            (1e3 * x.fixed_online_s, 1e3 * x.per_element_online_s * per)
+                        };
+                        [part(&c.relu), part(&c.poly)]
+                    }
+                    Objective::ReluCount => [(0.0, per), (0.0, 0.0)],
+                }
+            })
+            .collect();
         let costs = net
             .sites()
             .iter()
@@ -72,6 +93,7 @@ impl LatencyModel {
         LatencyModel {
             costs,
             channels,
+            affine,
             objective,
         }
     }
@@ -89,33 +111,43 @@ impl LatencyModel {
             .map_or(0.0, |(_, v)| *v)
     }
 
-    /// Cost of plan `p` at site `i`: a site gated per channel costs its channels'
-    /// shares of the ReLU's and the polynomial's costs.
+    /// Cost of plan `p` at site `i`. A site gated per channel runs a garbled ReLU on
+    /// its ReLU channels and a Beaver polynomial on the others: each part costs its
+    /// fixed part plus its channels' slope.
     pub fn plan_cost(&self, i: usize, p: &SitePlan) -> f64 {
-        let c = self.channels[i].max(1);
-        let relu = p.relu_channels.len().min(c) as f64 / c as f64;
+        let c = self.channels[i];
+        let r = p.relu_channels.len().min(c);
         match p.choice {
-            Choice::Poly if relu > 0.0 => {
-                relu * self.site_cost(i, Choice::Relu)
-                    + (1.0 - relu) * self.site_cost(i, Choice::Poly)
+            Choice::Poly if r > 0 && r < c => {
+                let [(rf, rs), (pf, ps)] = self.affine[i];
+                rf + rs * r as f64 + pf + ps * (c - r) as f64
             }
+            Choice::Poly if r > 0 => self.site_cost(i, Choice::Relu),
             choice => self.site_cost(i, choice),
         }
     }
 
-    /// The differentiable sum over sites of gates times costs (a site's gates per
-    /// channel averaged over its channels).
+    /// The differentiable sum over sites of gates times costs. A site with a gate
+    /// per channel (`[C, 2]`: ReLU, the polynomial) costs, per choice, its fixed part
+    /// times the largest of its channels' gates (paid once if any channel picks it)
+    /// plus its slope per channel times the sum of the gates.
     pub fn term(&self, net: &SpecNet) -> Tensor {
         let mut total: Option<Tensor> = None;
-        for (s, costs) in net.sites().iter().zip(&self.costs) {
+        for (i, (s, costs)) in net.sites().iter().zip(&self.costs).enumerate() {
+            let dev = s.w1.device();
             let v: Vec<f32> = costs.iter().map(|(_, c)| *c as f32).collect();
-            let c = Tensor::from_slice(&v).to_device(s.w1.device());
+            let c = Tensor::from_slice(&v).to_device(dev);
             let g = s.gates();
-            let g = match g.dim() {
-                2 => g.mean_dim(0, false, Kind::Float),
-                _ => g,
+            let t = match g.dim() {
+                2 => {
+                    let [(rf, rs), (pf, ps)] = self.affine[i];
+                    let fixed = Tensor::from_slice(&[rf as f32, pf as f32]).to_device(dev);
+                    let slope = Tensor::from_slice(&[rs as f32, ps as f32]).to_device(dev);
+                    (g.amax([0], false) * fixed + g.sum_dim_intlist(0, false, Kind::Float) * slope)
+                        .sum(Kind::Float)
+                }
+                _ => (g * c).sum(Kind::Float),
             };
-            let t = (g * c).sum(Kind::Float);
             total = Some(match total {
                 Some(a) => a + t,
                 None => t,

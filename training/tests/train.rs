@@ -119,6 +119,11 @@ fn gates_per_channel_receive_gradients_and_fix_into_relu_channels() {
     let mut net = SpecNet::search(&vs.root(), &spec, &space);
     assert!(net.sites().iter().all(|s| s.per_channel()));
     let model = LatencyModel::new(&net, &cost(&spec), Objective::Latency);
+    // The network's latency beside its sites', with every channel on ReLU (the spec).
+    let ms = |n: &SpecNet| {
+        training::latency::network_ms(&cost(&spec), &n.trained_spec(spec.spec())).unwrap()
+    };
+    let other = ms(&net) - model.sites_cost(&net.plans());
     let x = Tensor::randn([16, 1, 28, 28], (Kind::Float, tch::Device::Cpu));
     let y = Tensor::randint(10, [16], (Kind::Int64, tch::Device::Cpu));
     let loss = net.forward_t(&x, true).cross_entropy_for_logits(&y) + model.term(&net) * 0.01;
@@ -178,6 +183,12 @@ fn gates_per_channel_receive_gradients_and_fix_into_relu_channels() {
     );
     let mixed = model.plan_cost(0, &plan);
     assert!(poly < mixed && mixed < relu, "{poly} < {mixed} < {relu}");
+    // The plan's cost is the full estimate's, to within the rounding to lanes.
+    let (predicted, estimated) = (other + model.sites_cost(&net.plans()), ms(&net));
+    assert!(
+        (predicted - estimated).abs() < 1e-3 * estimated,
+        "{predicted} ms predicted, {estimated} ms estimated"
+    );
     let trained = net.trained_spec(spec.spec());
     let perf_model::LayerOp::Poly(p) = &trained.layers[layer].op else {
         panic!("{:?}", trained.layers[layer].op)
