@@ -191,11 +191,11 @@ fn a_site_gated_per_channel_splits_into_relu_and_polynomial() {
     assert_eq!(
         names,
         [
-            (ri.as_str(), "select", 2 * per as u64),
-            (rr.as_str(), "gc-relu", 2 * per as u64),
-            (pi.as_str(), "select", 4 * per as u64),
-            (pp.as_str(), "beaver-poly", 4 * per as u64),
-            (name.as_str(), "merge", 6 * per as u64),
+            (ri.as_str(), "select", 2 * per),
+            (rr.as_str(), "gc-relu", 2 * per),
+            (pi.as_str(), "select", 4 * per),
+            (pp.as_str(), "beaver-poly", 4 * per),
+            (name.as_str(), "merge", 6 * per),
         ]
     );
     // The merge reads both parts; each part reads only its selection.

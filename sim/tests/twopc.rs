@@ -102,14 +102,15 @@ fn a_site_gated_per_channel_runs_relu_and_the_polynomial_on_its_channels() {
     let mut split = |site, _: &[u64]| inf.trace[&site].clone();
     let vals = reference(&net, &w, &input, &mut split);
     assert_eq!(&inf.output, vals.last().unwrap());
-    // (site, relu channels, coefficients per channel: w2, w1, b)
-    let coeffs =
-        |c: usize| -> [f64; 3] { [[0.1, -0.2, 0.05, 0.3][c], [1.0, 0.9, 1.1, 1.0][c], 0.05] };
-    let sites: [(&str, &[usize], &dyn Fn(usize) -> [f64; 3]); 2] = [
-        ("site1", &[0, 2], &coeffs),
-        ("site2", &[1, 3, 4], &|_| [0.1, 1.0, 0.0]),
-    ];
-    for (label, relu, coef) in sites {
+    // The coefficients of mixed.yaml's sites per channel: w2, w1, b.
+    let coef = |label: &str, c: usize| -> [f64; 3] {
+        match label {
+            "site1" => [[0.1, -0.2, 0.05, 0.3][c], [1.0, 0.9, 1.1, 1.0][c], 0.05],
+            _ => [0.1, 1.0, 0.0],
+        }
+    };
+    let sites: [(&str, &[usize]); 2] = [("site1", &[0, 2]), ("site2", &[1, 3, 4])];
+    for (label, relu) in sites {
         let m = net.nodes.iter().position(|n| n.label == label).unwrap();
         assert!(
             matches!(net.nodes[m].kind, NodeKind::Gather { .. }),
@@ -138,7 +139,7 @@ fn a_site_gated_per_channel_runs_relu_and_the_polynomial_on_its_channels() {
                 assert_eq!(y, if r.non_negative(x) { x } else { 0 }, "{label} [{i}]");
                 relus += 1;
             } else {
-                let [w2, w1, b] = coef(c);
+                let [w2, w1, b] = coef(label, c);
                 let v = r.decode(x);
                 let want = w2 * v * v + w1 * v + b;
                 assert!(
