@@ -33,6 +33,8 @@ pub fn plan(
         c.method = method;
         c.lambda = lambda;
         c.budget = None;
+        // The fixed baselines have no gates: the same run whatever the gates' kind.
+        c.per_channel_gates &= matches!(c.method, Method::HardwareAware | Method::AutoRep);
         c
     };
     runs.push((

@@ -427,3 +427,23 @@ fn distillation_from_a_relu_teacher_adds_its_term() {
     let _ = std::fs::remove_dir_all(&tdir);
     let _ = std::fs::remove_dir_all(&sdir);
 }
+
+/// A sweep with gates per channel gives them to the searching methods only; the
+/// baselines' runs are the same as in a sweep with gates per site.
+#[test]
+fn a_sweep_gives_gates_per_channel_to_the_searching_methods_only() {
+    let base = TrainConfig {
+        per_channel_gates: true,
+        ..TrainConfig::default()
+    };
+    let runs = training::sweep::plan(&base, &[0.01], 4);
+    let site = training::sweep::plan(&TrainConfig::default(), &[0.01], 4);
+    assert_eq!(runs.len(), site.len());
+    for ((name, family, c), (_, _, s)) in runs.iter().zip(&site) {
+        let searches = matches!(c.method, Method::HardwareAware | Method::AutoRep);
+        assert_eq!(c.per_channel_gates, searches, "{name} ({family})");
+        if !searches {
+            assert_eq!(c, s, "{name}: the same run as with gates per site");
+        }
+    }
+}
