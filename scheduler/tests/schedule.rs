@@ -1,4 +1,5 @@
-//! Schedules: on random networks (convolutions, every activation, max pooling,
+//! Schedules: on random networks (convolutions, every activation (sites gated per
+//! channel too), max pooling,
 //! residual adds, dense layers; every ring; random links, devices and tile limits) no
 //! task overlaps another on its unit, no operator starts before its operands, no tile
 //! step before the previous one, no tile over the buffer, and the lower bound holds;
@@ -31,9 +32,11 @@ fn spec_yaml(ring: u32, channels: usize, side: usize, blocks: &[(u8, bool, bool)
         if act % 2 == 0 {
             y += "  - batchnorm\n";
         }
-        y += match act % 3 {
+        y += match act % 4 {
             0 => "  - relu\n",
             1 => "  - poly\n",
+            // Gated per channel: channel 0 on ReLU, the others polynomial.
+            3 if channels > 1 => "  - poly: { relu_channels: [0] }\n",
             _ => "  - circa: { truncated_bits: 4 }\n",
         };
         // A residual add with the previous block's convolution, where no pool came
@@ -64,7 +67,7 @@ proptest! {
         ring in prop::sample::select(vec![16u32, 32, 64]),
         channels in 1usize..6,
         side in 4usize..12,
-        blocks in prop::collection::vec((0u8..6, any::<bool>(), any::<bool>()), 1..5),
+        blocks in prop::collection::vec((0u8..8, any::<bool>(), any::<bool>()), 1..5),
         dev in prop::sample::select(vec!["pynq-z2", "zcu102", "u250"]),
         scale in prop::sample::select(vec![1u32, 2, 4, 16]),
         mbps in 10.0f64..10000.0,
