@@ -156,6 +156,21 @@ impl LatencyModel {
         total.unwrap_or_else(|| Tensor::from(0.0f32))
     }
 
+    /// Sites gated per channel whose polynomial channels save less than the
+    /// polynomial's fixed cost (its rounds) are slower than all-ReLU: makes them all
+    /// ReLU. Whether any plan changed.
+    pub fn no_slower_than_relu(&self, plan: &mut [SitePlan]) -> bool {
+        let relu = SitePlan::from(Choice::Relu);
+        let mut changed = false;
+        for (i, p) in plan.iter_mut().enumerate() {
+            if !p.relu_channels.is_empty() && self.plan_cost(i, p) > self.plan_cost(i, &relu) {
+                *p = relu.clone();
+                changed = true;
+            }
+        }
+        changed
+    }
+
     /// The sites' cost for a plan, in the objective's unit.
     pub fn sites_cost(&self, plan: &[SitePlan]) -> f64 {
         plan.iter()

@@ -580,10 +580,13 @@ impl<'a> Run<'a> {
     /// Fixes the gates' picks, then enforces the budget.
     fn fix_gates(&mut self) -> Result<(), TrainError> {
         self.net.fix_plans(None);
+        let mut plan = self.net.plans();
+        if self.model.no_slower_than_relu(&mut plan) {
+            self.net.fix_plans(Some(&plan));
+        }
         let Some(budget) = self.job.config.budget else {
             return Ok(());
         };
-        let mut plan = self.net.plans();
         let all_poly = SitePlan::from(Choice::Poly);
         let cost = |p: &[SitePlan]| match self.model.objective() {
             Objective::Latency => self.other_ms + self.model.sites_cost(p),

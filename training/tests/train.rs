@@ -189,6 +189,20 @@ fn gates_per_channel_receive_gradients_and_fix_into_relu_channels() {
         (predicted - estimated).abs() < 1e-3 * estimated,
         "{predicted} ms predicted, {estimated} ms estimated"
     );
+    // Kept when fixed: it is faster than all-ReLU. One polynomial channel of the
+    // dense site's 120 saves less than the polynomial's rounds cost: all ReLU instead.
+    let mut plans = net.plans();
+    assert!(!model.no_slower_than_relu(&mut plans));
+    let dense = net.sites().len() - 2;
+    let one_poly = training::net::SitePlan {
+        choice: Choice::Poly,
+        relu_channels: (1..net.sites()[dense].channels).collect(),
+    };
+    assert!(model.plan_cost(dense, &one_poly) > model.site_cost(dense, Choice::Relu));
+    plans[dense] = one_poly;
+    assert!(model.no_slower_than_relu(&mut plans));
+    assert_eq!(plans[dense], Choice::Relu.into());
+    assert_eq!(plans[0], plan);
     let trained = net.trained_spec(spec.spec());
     let perf_model::LayerOp::Poly(p) = &trained.layers[layer].op else {
         panic!("{:?}", trained.layers[layer].op)
