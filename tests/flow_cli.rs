@@ -192,6 +192,10 @@ fn the_report_has_the_commands_figures_and_unchanged_stages_are_skipped() {
     assert!(tcl.contains("-part xczu9eg-ffvb1156-2-e"), "{tcl}");
     let said = std::fs::read_to_string(dir.join("hdl/vivado.txt")).unwrap();
     assert!(said.contains("core: the accelerator"), "{said}");
+    // What the steps printed names the stages' own folders, not the partial ones
+    // they ran in.
+    let hdl = dir.join("hdl").to_str().unwrap().to_owned();
+    assert!(said.contains(&hdl) && !said.contains(".partial"), "{said}");
     assert!(md.contains("Vivado project for the zcu102") && md.contains("`hdl/vivado/`"));
     // The accelerator: the same vectors replayed by hand.
     let image = dir.join("accel/vectors/image-0");
